@@ -1,0 +1,141 @@
+"""Per-account ledger: cash, positions, realized and unrealized PnL, fees.
+
+Value is conserved except for fees: marking at the trade price, equity after a fill equals equity before it
+minus the fee. A fill already seen (same venue and venue trade id) changes nothing, so replays are harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+from pydantic import Field
+
+from core.accounts import Account, Owner
+from core.fills import Fill
+from core.types import ZERO, Amount, ExecutionMode, Frozen, NonNegative, UtcDatetime
+
+
+class Position(Frozen):
+    instrument_id: str
+    quantity: Amount = ZERO
+    """Signed: positive long, negative short."""
+    average_price: Amount = ZERO
+    multiplier: Amount = Decimal(1)
+    realized_pnl: Amount = ZERO
+    fees_paid: NonNegative = ZERO
+    last_trace_id: str = ""
+
+    def apply(self, signed_quantity: Decimal, price: Decimal, fee: Decimal, trace_id: str) -> Position:
+        old = self.quantity
+        new = old + signed_quantity
+        realized = ZERO
+        if old == 0 or (old > 0) == (signed_quantity > 0):
+            average = (abs(old) * self.average_price + abs(signed_quantity) * price) / abs(new)
+        else:
+            closed = min(abs(signed_quantity), abs(old))
+            direction = 1 if old > 0 else -1
+            realized = closed * (price - self.average_price) * direction * self.multiplier
+            if new == 0:
+                average = ZERO
+            elif (new > 0) != (old > 0):
+                average = price  # flipped through flat: the remainder was opened at this price
+            else:
+                average = self.average_price
+        return self.model_copy(update={
+            "quantity": new, "average_price": average, "realized_pnl": self.realized_pnl + realized,
+            "fees_paid": self.fees_paid + fee, "last_trace_id": trace_id,
+        })
+
+    def unrealized_pnl(self, mark: Decimal) -> Decimal:
+        return (mark - self.average_price) * self.quantity * self.multiplier
+
+    def market_value(self, mark: Decimal) -> Decimal:
+        return mark * self.quantity * self.multiplier
+
+
+class PnlSnapshot(Frozen):
+    schema_version: int = 1
+    account_id: str
+    owner: Owner
+    mode: ExecutionMode
+    ts: UtcDatetime
+    cash: Amount
+    realized_pnl: Amount
+    unrealized_pnl: Amount
+    fees: NonNegative
+    equity: Amount
+    unmarked_instruments: tuple[str, ...] = ()
+    """Open positions without a mark; their unrealized PnL is unknown, not zero."""
+
+
+class Ledger(Frozen):
+    account_id: str
+    owner: Owner
+    mode: ExecutionMode
+    cash: Amount
+    positions: dict[str, Position] = Field(default_factory=dict)
+    fees_paid: NonNegative = ZERO
+    seen_fills: frozenset[str] = frozenset()
+
+    @classmethod
+    def open(cls, account: Account) -> Ledger:
+        return cls(account_id=account.account_id, owner=account.owner, mode=account.mode,
+                   cash=account.starting_cash)
+
+    def position(self, instrument_id: str) -> Position | None:
+        return self.positions.get(instrument_id)
+
+    def quantity(self, instrument_id: str) -> Decimal:
+        held = self.positions.get(instrument_id)
+        return held.quantity if held else ZERO
+
+    def apply_fill(self, fill: Fill, multiplier: Decimal) -> tuple[Ledger, bool]:
+        """Return the ledger after the fill and whether it changed anything (False for a duplicate)."""
+        if fill.dedup_key in self.seen_fills:
+            return self, False
+        if fill.account_id != self.account_id or fill.mode is not self.mode:
+            raise ValueError(f"fill for {fill.account_id}/{fill.mode} cannot touch ledger "
+                             f"{self.account_id}/{self.mode}: ledgers never mix accounts or modes")
+        signed = fill.quantity * fill.side.sign
+        current = self.positions.get(fill.instrument_id) or Position(instrument_id=fill.instrument_id,
+                                                                      multiplier=multiplier)
+        updated = current.apply(signed, fill.price, fill.fee, fill.trace_id)
+        positions = {**self.positions, fill.instrument_id: updated}
+        cash = self.cash - signed * fill.price * multiplier - fill.fee
+        return self.model_copy(update={
+            "positions": positions, "cash": cash, "fees_paid": self.fees_paid + fill.fee,
+            "seen_fills": self.seen_fills | {fill.dedup_key},
+        }), True
+
+    def settle(self, instrument_id: str, settlement_price: Decimal, trace_id: str) -> Ledger:
+        """Close a position at its settlement price (event contracts settle at 0 or 1); no fee."""
+        held = self.positions.get(instrument_id)
+        if held is None or held.quantity == 0:
+            return self
+        closed = held.apply(-held.quantity, settlement_price, ZERO, trace_id)
+        cash = self.cash + held.quantity * settlement_price * held.multiplier
+        return self.model_copy(update={"positions": {**self.positions, instrument_id: closed}, "cash": cash})
+
+    @property
+    def realized_pnl(self) -> Decimal:
+        return sum((p.realized_pnl for p in self.positions.values()), ZERO)
+
+    def snapshot(self, marks: Mapping[str, Decimal], at: UtcDatetime) -> PnlSnapshot:
+        unrealized = ZERO
+        value = ZERO
+        unmarked: list[str] = []
+        for position in self.positions.values():
+            if position.quantity == 0:
+                continue
+            mark = marks.get(position.instrument_id)
+            if mark is None:
+                unmarked.append(position.instrument_id)
+                mark = position.average_price  # valued at cost until a mark exists; flagged as unmarked
+            unrealized += position.unrealized_pnl(mark)
+            value += position.market_value(mark)
+        return PnlSnapshot(
+            account_id=self.account_id, owner=self.owner, mode=self.mode, ts=at, cash=self.cash,
+            realized_pnl=self.realized_pnl, unrealized_pnl=unrealized, fees=self.fees_paid,
+            equity=self.cash + value, unmarked_instruments=tuple(sorted(unmarked)),
+        )

@@ -1,0 +1,199 @@
+"""Order intents, orders, and the order state machine.
+
+The order id is a deterministic function of (account, strategy, idempotency key), so a retried or replayed
+submission lands on the same order. The venue client order id is the order id: a retry to a venue reuses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from core.accounts import IDENT, Owner
+from core.types import (
+    ZERO,
+    Amount,
+    ExecutionMode,
+    Frozen,
+    NonNegative,
+    OrderType,
+    Positive,
+    Side,
+    TimeInForce,
+    UtcDatetime,
+)
+
+
+class IntentSource(StrEnum):
+    STRATEGY = "strategy"
+    API = "api"
+
+
+class OrderIntent(Frozen):
+    """A wish to trade, before risk. Carries the trace id minted with it."""
+
+    schema_version: Literal[1] = 1
+    trace_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    account_id: str = Field(pattern=IDENT)
+    owner: Owner
+    strategy_id: str = Field(pattern=IDENT)
+    idempotency_key: str = Field(min_length=1, max_length=255)
+    instrument_id: str = Field(min_length=1)
+    side: Side
+    order_type: OrderType
+    quantity: Positive
+    limit_price: Positive | None = None
+    time_in_force: TimeInForce = TimeInForce.GTC
+    requested_mode: ExecutionMode
+    source: IntentSource
+    created_at: UtcDatetime
+
+    @model_validator(mode="after")
+    def _price_matches_type(self) -> OrderIntent:
+        if self.order_type is OrderType.LIMIT and self.limit_price is None:
+            raise ValueError("a limit order needs limit_price")
+        if self.order_type is OrderType.MARKET and self.limit_price is not None:
+            raise ValueError("a market order takes no limit_price")
+        return self
+
+    @property
+    def order_id(self) -> str:
+        return order_id_for(self.account_id, self.strategy_id, self.idempotency_key)
+
+    @property
+    def fingerprint(self) -> str:
+        """What the order asks for; the same idempotency key with another fingerprint is a conflict."""
+        parts = (
+            self.instrument_id, self.side.value, self.order_type.value, str(self.quantity.normalize()),
+            "" if self.limit_price is None else str(self.limit_price.normalize()),
+            self.time_in_force.value, self.requested_mode.value,
+        )
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def order_id_for(account_id: str, strategy_id: str, idempotency_key: str) -> str:
+    digest = hashlib.sha256(f"{account_id}\x1f{strategy_id}\x1f{idempotency_key}".encode()).hexdigest()
+    return f"ord_{digest[:28]}"
+
+
+class OrderStatus(StrEnum):
+    NEW = "new"
+    PENDING_SUBMIT = "pending_submit"
+    OPEN = "open"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    PENDING_CANCEL = "pending_cancel"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED,
+                               OrderStatus.EXPIRED})
+
+LEGAL_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    OrderStatus.NEW: frozenset({OrderStatus.PENDING_SUBMIT, OrderStatus.REJECTED}),
+    OrderStatus.PENDING_SUBMIT: frozenset({OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED,
+                                           OrderStatus.REJECTED, OrderStatus.CANCELLED, OrderStatus.EXPIRED}),
+    OrderStatus.OPEN: frozenset({OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.PENDING_CANCEL,
+                                 OrderStatus.CANCELLED, OrderStatus.EXPIRED}),
+    OrderStatus.PARTIALLY_FILLED: frozenset({OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED,
+                                             OrderStatus.PENDING_CANCEL, OrderStatus.CANCELLED,
+                                             OrderStatus.EXPIRED}),
+    OrderStatus.PENDING_CANCEL: frozenset({OrderStatus.CANCELLED, OrderStatus.PARTIALLY_FILLED,
+                                           OrderStatus.FILLED, OrderStatus.OPEN}),
+    OrderStatus.FILLED: frozenset(),
+    OrderStatus.CANCELLED: frozenset(),
+    OrderStatus.REJECTED: frozenset(),
+    OrderStatus.EXPIRED: frozenset(),
+}
+
+
+class IllegalTransitionError(ValueError):
+    def __init__(self, order_id: str, current: OrderStatus, requested: OrderStatus) -> None:
+        super().__init__(f"order {order_id}: illegal transition {current.value} -> {requested.value}")
+        self.order_id = order_id
+        self.current = current
+        self.requested = requested
+
+
+class Order(Frozen):
+    schema_version: Literal[1] = 1
+    order_id: str
+    client_order_id: str
+    trace_id: str
+    account_id: str
+    owner: Owner
+    strategy_id: str
+    idempotency_key: str
+    intent_fingerprint: str
+    instrument_id: str
+    side: Side
+    order_type: OrderType
+    quantity: Positive
+    limit_price: Positive | None
+    time_in_force: TimeInForce
+    status: OrderStatus
+    filled_quantity: NonNegative = ZERO
+    average_fill_price: Amount | None = None
+    requested_mode: ExecutionMode
+    effective_mode: ExecutionMode | None = None
+    reason_code: str
+    reason_detail: str = ""
+    venue_response: dict[str, Any] | None = None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    version: int = Field(default=0, ge=0)
+
+    @property
+    def remaining_quantity(self) -> NonNegative:
+        return self.quantity - self.filled_quantity
+
+    def transition(self, status: OrderStatus, at: UtcDatetime, **changes: Any) -> Order:
+        """Apply a legal state change; an illegal one raises and leaves the order as it was."""
+        if status not in LEGAL_TRANSITIONS[self.status]:
+            raise IllegalTransitionError(self.order_id, self.status, status)
+        return self.model_copy(update={"status": status, "updated_at": at, "version": self.version + 1,
+                                       **changes})
+
+    def with_fill(self, quantity: Positive, price: Amount, at: UtcDatetime) -> Order:
+        """Account for one execution: cumulative quantity, volume-weighted average price, new status."""
+        filled = self.filled_quantity + quantity
+        if filled > self.quantity:
+            raise ValueError(f"order {self.order_id}: fill of {quantity} exceeds remaining {self.remaining_quantity}")
+        previous_value = (self.average_fill_price or ZERO) * self.filled_quantity
+        average = (previous_value + price * quantity) / filled
+        status = OrderStatus.FILLED if filled == self.quantity else OrderStatus.PARTIALLY_FILLED
+        return self.transition(status, at, filled_quantity=filled, average_fill_price=average)
+
+
+def new_order(intent: OrderIntent, reason_code: str, reason_detail: str, at: UtcDatetime) -> Order:
+    return Order(
+        order_id=intent.order_id,
+        client_order_id=intent.order_id,
+        trace_id=intent.trace_id,
+        account_id=intent.account_id,
+        owner=intent.owner,
+        strategy_id=intent.strategy_id,
+        idempotency_key=intent.idempotency_key,
+        intent_fingerprint=intent.fingerprint,
+        instrument_id=intent.instrument_id,
+        side=intent.side,
+        order_type=intent.order_type,
+        quantity=intent.quantity,
+        limit_price=intent.limit_price,
+        time_in_force=intent.time_in_force,
+        status=OrderStatus.NEW,
+        requested_mode=intent.requested_mode,
+        reason_code=reason_code,
+        reason_detail=reason_detail,
+        created_at=at,
+        updated_at=at,
+    )

@@ -1,0 +1,61 @@
+"""Every allow/block reason in the platform, in one documented list.
+
+Dashboards group by the code; the detail carries key=value facts, e.g.
+`MAX_ORDER_NOTIONAL_EXCEEDED: notional=5200 limit=5000`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ReasonCode(StrEnum):
+    # allowed
+    APPROVED = "APPROVED"
+    PAPER_SIMULATED = "PAPER_SIMULATED"
+    SHADOW_WRITE_SIMULATED = "SHADOW_WRITE_SIMULATED"
+    LIVE_GATE_PASSED = "LIVE_GATE_PASSED"
+    # instrument and order shape
+    UNKNOWN_INSTRUMENT = "UNKNOWN_INSTRUMENT"
+    INSTRUMENT_NOT_TRADEABLE = "INSTRUMENT_NOT_TRADEABLE"
+    PRICE_OFF_TICK = "PRICE_OFF_TICK"
+    QUANTITY_OFF_LOT = "QUANTITY_OFF_LOT"
+    UNKNOWN_ACCOUNT = "UNKNOWN_ACCOUNT"
+    # pre-trade risk
+    NO_MARKET_PRICE = "NO_MARKET_PRICE"
+    MAX_ORDER_NOTIONAL_EXCEEDED = "MAX_ORDER_NOTIONAL_EXCEEDED"
+    MAX_POSITION_EXCEEDED = "MAX_POSITION_EXCEEDED"
+    # execution mode and the live gate
+    MODE_ACCOUNT_MISMATCH = "MODE_ACCOUNT_MISMATCH"
+    LIVE_NOT_ENABLED = "LIVE_NOT_ENABLED"
+    NO_RISK_POLICY = "NO_RISK_POLICY"
+    KILL_SWITCH_NOT_HEALTHY = "KILL_SWITCH_NOT_HEALTHY"
+    # order lifecycle
+    DUPLICATE_SUBMISSION = "DUPLICATE_SUBMISSION"
+    IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
+    NOT_MARKETABLE_RESTING = "NOT_MARKETABLE_RESTING"
+    FILLED_AT_TOUCH = "FILLED_AT_TOUCH"
+
+
+REASON_DOCS: dict[ReasonCode, str] = {
+    ReasonCode.APPROVED: "The risk gate found no rule broken.",
+    ReasonCode.PAPER_SIMULATED: "Paper account: the order is executed by the fill simulator, never a venue.",
+    ReasonCode.SHADOW_WRITE_SIMULATED: "Shadow account: the write is blocked and simulated against the real book.",
+    ReasonCode.LIVE_GATE_PASSED: "Live account with live_enabled, a loaded risk policy and a healthy kill switch.",
+    ReasonCode.UNKNOWN_INSTRUMENT: "The instrument id is not in the instrument registry.",
+    ReasonCode.INSTRUMENT_NOT_TRADEABLE: "The instrument exists but is not tradeable now.",
+    ReasonCode.PRICE_OFF_TICK: "The limit price is not a multiple of the instrument's tick size.",
+    ReasonCode.QUANTITY_OFF_LOT: "The quantity is not a multiple of the instrument's lot size.",
+    ReasonCode.UNKNOWN_ACCOUNT: "The account is not configured.",
+    ReasonCode.NO_MARKET_PRICE: "No quote is known for the instrument, so notional cannot be bounded.",
+    ReasonCode.MAX_ORDER_NOTIONAL_EXCEEDED: "quantity x price x multiplier is above the policy's max_order_notional.",
+    ReasonCode.MAX_POSITION_EXCEEDED: "The position after the order would be above max_position_quantity.",
+    ReasonCode.MODE_ACCOUNT_MISMATCH: "The requested mode is not the account's mode; ledgers never mix modes.",
+    ReasonCode.LIVE_NOT_ENABLED: "live_enabled is not true for this user and connector.",
+    ReasonCode.NO_RISK_POLICY: "No risk policy is loaded for the account.",
+    ReasonCode.KILL_SWITCH_NOT_HEALTHY: "A kill switch covering the order is reduce-only or halted.",
+    ReasonCode.DUPLICATE_SUBMISSION: "The idempotency key was seen before: the existing order is returned.",
+    ReasonCode.IDEMPOTENCY_CONFLICT: "The idempotency key was used before with a different order body.",
+    ReasonCode.NOT_MARKETABLE_RESTING: "A limit order that does not cross rests until the market reaches it.",
+    ReasonCode.FILLED_AT_TOUCH: "The simulator filled the order at the opposite touch.",
+}

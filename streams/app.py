@@ -1,0 +1,39 @@
+"""Builds the Faust app. Values and keys are raw bytes: agents decode records themselves so that a message
+that does not validate is dead-lettered with its reason instead of being dropped by the serializer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import faust
+
+from streams.topics import TopicSpec, topic_name
+from tradestream.config import Settings
+
+
+def create_app(settings: Settings) -> faust.App:
+    app_id = f"{settings.topic_prefix}{settings.app_id}".replace(".", "-")
+    return faust.App(
+        app_id,
+        broker=f"kafka://{settings.bootstrap_servers}",
+        store="memory://",  # tables are rebuilt from their changelog topics on start
+        key_serializer="raw",
+        value_serializer="raw",
+        topic_partitions=settings.topic_partitions,
+        topic_allow_declare=False,
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
+        consumer_auto_offset_reset="earliest",
+        producer_linger_ms=0,
+        producer_partitioner=None,
+        stream_wait_empty=False,
+        web_enabled=False,
+        web_host="127.0.0.1",
+        table_cleanup_interval=30.0,
+    )
+
+
+def faust_topic(app: faust.App, spec: TopicSpec, settings: Settings) -> Any:
+    return app.topic(topic_name(spec, settings.topic_prefix), key_type=bytes, value_type=bytes,
+                     key_serializer="raw", value_serializer="raw",
+                     partitions=spec.partitions(settings.topic_partitions))

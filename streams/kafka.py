@@ -1,0 +1,76 @@
+"""Kafka client settings and topic creation, shared by every producer and consumer of the platform."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from streams.records import RECORD_HEADER, TRACE_HEADER
+from streams.topics import ALL_TOPICS, TopicSpec, topic_name
+from tradestream.config import Settings
+
+
+def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "partitioner": "murmur2_random",  # same partition for a key as aiokafka/Faust and the Java client
+        "enable.idempotence": True,
+        "linger.ms": 2,
+        "compression.type": "lz4",
+        **extra,
+    }
+
+
+def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": settings.bootstrap_servers,
+        "group.id": group_id,
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+        "fetch.queue.backoff.ms": 100,  # the default stalls once ~100k messages are queued (see kafka.md)
+        "session.timeout.ms": 10_000,
+        **extra,
+    }
+
+
+def headers(trace_id: str | None, record: str) -> list[tuple[str, bytes]]:
+    out = [(RECORD_HEADER, record.encode())]
+    if trace_id:
+        out.append((TRACE_HEADER, trace_id.encode()))
+    return out
+
+
+def header_value(raw_headers: Iterable[tuple[str, bytes | None]] | dict[str, bytes] | None, name: str) -> str | None:
+    if not raw_headers:
+        return None
+    items = raw_headers.items() if isinstance(raw_headers, dict) else raw_headers
+    for key, value in items:
+        if key == name and value is not None:
+            return value.decode() if isinstance(value, bytes) else str(value)
+    return None
+
+
+def ensure_topics(settings: Settings, specs: Iterable[TopicSpec] = ALL_TOPICS, timeout: float = 30.0) -> list[str]:
+    """Create the platform's topics that do not exist yet; return the names created."""
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    wanted = [
+        NewTopic(topic_name(spec, settings.topic_prefix), num_partitions=spec.partitions(settings.topic_partitions),
+                 replication_factor=1, config=spec.config())
+        for spec in specs if topic_name(spec, settings.topic_prefix) not in existing
+    ]
+    if not wanted:
+        return []
+    created = []
+    for name, future in admin.create_topics(wanted, operation_timeout=timeout).items():
+        try:
+            future.result(timeout=timeout)
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise
+    return created

@@ -1,0 +1,112 @@
+"""Records carried on topics: every value is the JSON of one of these pydantic models.
+
+Each record has a `schema_version`; a reader refuses a version it does not know (the message goes to the
+dead-letter topic with the reason) rather than guessing. The trace id travels both in the record and in the
+`trace_id` Kafka header.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+
+from core.control import KillSwitch, LiveEnabled
+from core.fills import Fill
+from core.ledger import PnlSnapshot, Position
+from core.market import Quote
+from core.orders import Order, OrderIntent
+from core.risk import RiskDecision
+from core.types import Frozen, UtcDatetime
+
+TRACE_HEADER = "trace_id"
+RECORD_HEADER = "record"
+
+
+class OrderUpdated(Frozen):
+    schema_version: Literal[1] = 1
+    kind: Literal["order"] = "order"
+    order: Order
+
+
+class FillReported(Frozen):
+    schema_version: Literal[1] = 1
+    kind: Literal["fill"] = "fill"
+    fill: Fill
+
+
+OrderEvent = Annotated[OrderUpdated | FillReported, Field(discriminator="kind")]
+ORDER_EVENT: TypeAdapter[OrderUpdated | FillReported] = TypeAdapter(OrderEvent)
+
+
+class PositionUpdated(Frozen):
+    """A position after a fill, with the account's owner; keyed by account."""
+
+    schema_version: Literal[1] = 1
+    account_id: str
+    owner_org_id: str
+    owner_user_id: str
+    mode: str
+    position: Position
+    ts: UtcDatetime
+
+
+class DeadLetter(Frozen):
+    schema_version: Literal[1] = 1
+    source_topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value_b64: str
+    error: str
+    consumer: str
+    at: UtcDatetime
+
+    @property
+    def raw_value(self) -> bytes:
+        return base64.b64decode(self.value_b64)
+
+
+class RecordError(ValueError):
+    """A message that does not decode into its topic's record; the reason says why."""
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def encode(record: BaseModel) -> bytes:
+    return record.model_dump_json().encode()
+
+
+def decode(model: type[M], raw: bytes | None) -> M:
+    if raw is None:
+        raise RecordError("empty message value")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RecordError(_describe(exc)) from None
+
+
+def decode_order_event(raw: bytes | None) -> OrderUpdated | FillReported:
+    if raw is None:
+        raise RecordError("empty message value")
+    try:
+        return ORDER_EVENT.validate_json(raw)
+    except ValidationError as exc:
+        raise RecordError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:5]:
+        where = ".".join(str(p) for p in error["loc"]) or "(value)"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+__all__ = [
+    "RECORD_HEADER", "TRACE_HEADER", "DeadLetter", "Fill", "FillReported", "KillSwitch", "LiveEnabled", "Order",
+    "OrderIntent", "OrderUpdated", "PnlSnapshot", "PositionUpdated", "Quote", "RecordError", "RiskDecision",
+    "decode", "decode_order_event", "encode",
+]

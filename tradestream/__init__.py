@@ -1,0 +1,1 @@
+"""Application shell: settings, logging, the command line and the process supervisor."""

@@ -1,0 +1,149 @@
+"""Settings: one pydantic-settings object from TRADESTREAM_* env vars and an optional TOML file.
+
+Unknown keys and invalid values stop start-up with the field named (`ConfigError`).
+Nested fields use a double underscore in env vars: TRADESTREAM_RISK__MAX_ORDER_NOTIONAL=5000.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from core.accounts import Account, Owner
+from core.risk import RiskPolicy
+from core.types import ExecutionMode
+
+ENV_PREFIX = "TRADESTREAM_"
+CONFIG_FILE_ENV = "TRADESTREAM_CONFIG"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(Exception):
+    """Invalid configuration; the message names every offending field."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FeedSettings(Section):
+    seed: int = 42
+    interval_ms: int = Field(default=100, ge=1, le=60_000)
+    """Time between two quote rounds (one quote per instrument per round)."""
+
+
+class StrategySettings(Section):
+    name: str = "sma_crossover"
+    strategy_id: str = "sma-1"
+    params: dict[str, Any] = Field(default_factory=lambda: {"fast": 5, "slow": 20})
+
+
+def _default_accounts() -> list[Account]:
+    return [Account(account_id="paper-main", owner=Owner(org_id="default", user_id="operator"),
+                    mode=ExecutionMode.PAPER, starting_cash=Decimal("1000000"))]
+
+
+def _default_risk() -> RiskPolicy:
+    return RiskPolicy(policy_id="default", version=1, max_order_notional=Decimal("1000000"),
+                      max_position_quantity=Decimal("10000"))
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid",
+                                      frozen=True)
+
+    state_dir: Path = REPO_ROOT / ".tradestream"
+    kafka_port: int = Field(default=19092, ge=1, le=65535)
+    kafka_controller_port: int = Field(default=19093, ge=1, le=65535)
+    postgres_port: int = Field(default=15432, ge=1, le=65535)
+    redis_port: int = Field(default=16379, ge=1, le=65535)
+    kafka_bootstrap: str | None = None
+    """Overrides 127.0.0.1:kafka_port, e.g. for an existing cluster."""
+    postgres_dsn: SecretStr | None = None
+    redis_url: SecretStr | None = None
+
+    app_id: str = Field(default="tradestream", pattern=r"^[a-z][a-z0-9_\-]{0,63}$")
+    topic_prefix: str = Field(default="", pattern=r"^([a-z0-9_\-]{1,40}\.)?$")
+    """Prepended to every topic name; ends with a dot, e.g. `test-1a2b.`"""
+    topic_partitions: int = Field(default=4, ge=1, le=256)
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    pnl_interval_s: float = Field(default=5.0, gt=0)
+
+    feed: FeedSettings = FeedSettings()
+    strategy: StrategySettings = StrategySettings()
+    accounts: list[Account] = Field(default_factory=_default_accounts, min_length=1)
+    risk: RiskPolicy = Field(default_factory=_default_risk)
+
+    @model_validator(mode="after")
+    def _unique_accounts(self) -> Settings:
+        ids = [a.account_id for a in self.accounts]
+        if len(set(ids)) != len(ids):
+            raise ValueError("accounts: account_id values must be unique")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(CONFIG_FILE_ENV)
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+        return tuple(sources)
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def dsn(self) -> str:
+        if self.postgres_dsn is not None:
+            return self.postgres_dsn.get_secret_value()
+        return f"postgresql://tradestream@127.0.0.1:{self.postgres_port}/tradestream"
+
+    @property
+    def redis(self) -> str:
+        return self.redis_url.get_secret_value() if self.redis_url else f"redis://127.0.0.1:{self.redis_port}/0"
+
+    def account(self, account_id: str) -> Account | None:
+        return next((a for a in self.accounts if a.account_id == account_id), None)
+
+
+def _unknown_env_keys() -> list[str]:
+    """pydantic-settings ignores env vars that match no field; we refuse them so a typo cannot pass silently."""
+    known = {name.upper() for name in Settings.model_fields} | {CONFIG_FILE_ENV[len(ENV_PREFIX):]}
+    unknown = []
+    for key in os.environ:
+        if key.startswith(ENV_PREFIX):
+            top = key[len(ENV_PREFIX):].split("__", 1)[0]
+            if top not in known:
+                unknown.append(key)
+    return sorted(unknown)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings or raise ConfigError naming each bad field and what is wrong with it."""
+    unknown = _unknown_env_keys()
+    if unknown:
+        raise ConfigError("invalid configuration:\n" + "\n".join(f"  {k}: unknown setting" for k in unknown))
+    config_file = os.environ.get(CONFIG_FILE_ENV)
+    if config_file and not Path(config_file).is_file():
+        raise ConfigError(f"invalid configuration:\n  {CONFIG_FILE_ENV}: file not found: {config_file}")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "(settings)"
+            lines.append(f"  {field}: {error['msg']} (got {error.get('input')!r})"
+                         if error["type"] != "extra_forbidden" else f"  {field}: unknown setting")
+        raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None
