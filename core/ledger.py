@@ -1,13 +1,15 @@
 """Per-account ledger: cash, positions, realized and unrealized PnL, fees.
 
 Value is conserved except for fees: marking at the trade price, equity after a fill equals equity before it
-minus the fee. A fill already seen (same venue and venue trade id) changes nothing, so replays are harmless.
+minus the fee. Fills are de-duplicated by (venue, venue trade id) before they reach `Ledger.apply_fill`:
+`FillJournal` does it in process; the portfolio agent does the same against its `seen_fills` table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import Field
 
@@ -55,7 +57,7 @@ class Position(Frozen):
 
 
 class PnlSnapshot(Frozen):
-    schema_version: int = 1
+    schema_version: Literal[1] = 1
     account_id: str
     owner: Owner
     mode: ExecutionMode
@@ -67,6 +69,8 @@ class PnlSnapshot(Frozen):
     equity: Amount
     unmarked_instruments: tuple[str, ...] = ()
     """Open positions without a mark; their unrealized PnL is unknown, not zero."""
+    trace_id: str | None = None
+    """The trace of the fill that triggered this snapshot; None for timed snapshots."""
 
 
 class Ledger(Frozen):
@@ -76,7 +80,6 @@ class Ledger(Frozen):
     cash: Amount
     positions: dict[str, Position] = Field(default_factory=dict)
     fees_paid: NonNegative = ZERO
-    seen_fills: frozenset[str] = frozenset()
 
     @classmethod
     def open(cls, account: Account) -> Ledger:
@@ -90,10 +93,8 @@ class Ledger(Frozen):
         held = self.positions.get(instrument_id)
         return held.quantity if held else ZERO
 
-    def apply_fill(self, fill: Fill, multiplier: Decimal) -> tuple[Ledger, bool]:
-        """Return the ledger after the fill and whether it changed anything (False for a duplicate)."""
-        if fill.dedup_key in self.seen_fills:
-            return self, False
+    def apply_fill(self, fill: Fill, multiplier: Decimal) -> Ledger:
+        """The ledger after one (already de-duplicated) fill."""
         if fill.account_id != self.account_id or fill.mode is not self.mode:
             raise ValueError(f"fill for {fill.account_id}/{fill.mode} cannot touch ledger "
                              f"{self.account_id}/{self.mode}: ledgers never mix accounts or modes")
@@ -103,10 +104,7 @@ class Ledger(Frozen):
         updated = current.apply(signed, fill.price, fill.fee, fill.trace_id)
         positions = {**self.positions, fill.instrument_id: updated}
         cash = self.cash - signed * fill.price * multiplier - fill.fee
-        return self.model_copy(update={
-            "positions": positions, "cash": cash, "fees_paid": self.fees_paid + fill.fee,
-            "seen_fills": self.seen_fills | {fill.dedup_key},
-        }), True
+        return self.model_copy(update={"positions": positions, "cash": cash, "fees_paid": self.fees_paid + fill.fee})
 
     def settle(self, instrument_id: str, settlement_price: Decimal, trace_id: str) -> Ledger:
         """Close a position at its settlement price (event contracts settle at 0 or 1); no fee."""
@@ -121,7 +119,7 @@ class Ledger(Frozen):
     def realized_pnl(self) -> Decimal:
         return sum((p.realized_pnl for p in self.positions.values()), ZERO)
 
-    def snapshot(self, marks: Mapping[str, Decimal], at: UtcDatetime) -> PnlSnapshot:
+    def snapshot(self, marks: Mapping[str, Decimal], at: UtcDatetime, trace_id: str | None = None) -> PnlSnapshot:
         unrealized = ZERO
         value = ZERO
         unmarked: list[str] = []
@@ -137,5 +135,21 @@ class Ledger(Frozen):
         return PnlSnapshot(
             account_id=self.account_id, owner=self.owner, mode=self.mode, ts=at, cash=self.cash,
             realized_pnl=self.realized_pnl, unrealized_pnl=unrealized, fees=self.fees_paid,
-            equity=self.cash + value, unmarked_instruments=tuple(sorted(unmarked)),
+            equity=self.cash + value, unmarked_instruments=tuple(sorted(unmarked)), trace_id=trace_id,
         )
+
+
+class FillJournal:
+    """A ledger with the set of fills applied to it: the same fill twice changes nothing."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self._seen: set[str] = set()
+
+    def apply(self, fill: Fill, multiplier: Decimal) -> bool:
+        """Apply the fill unless seen before; return whether it changed the ledger."""
+        if fill.dedup_key in self._seen:
+            return False
+        self.ledger = self.ledger.apply_fill(fill, multiplier)
+        self._seen.add(fill.dedup_key)
+        return True

@@ -30,10 +30,12 @@ class ReasonCode(StrEnum):
     LIVE_NOT_ENABLED = "LIVE_NOT_ENABLED"
     NO_RISK_POLICY = "NO_RISK_POLICY"
     KILL_SWITCH_NOT_HEALTHY = "KILL_SWITCH_NOT_HEALTHY"
+    CONNECTOR_UNAVAILABLE = "CONNECTOR_UNAVAILABLE"
     # order lifecycle
     DUPLICATE_SUBMISSION = "DUPLICATE_SUBMISSION"
     IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
     NOT_MARKETABLE_RESTING = "NOT_MARKETABLE_RESTING"
+    NO_QUOTE_RESTING = "NO_QUOTE_RESTING"
     FILLED_AT_TOUCH = "FILLED_AT_TOUCH"
 
 
@@ -54,8 +56,10 @@ REASON_DOCS: dict[ReasonCode, str] = {
     ReasonCode.LIVE_NOT_ENABLED: "live_enabled is not true for this user and connector.",
     ReasonCode.NO_RISK_POLICY: "No risk policy is loaded for the account.",
     ReasonCode.KILL_SWITCH_NOT_HEALTHY: "A kill switch covering the order is reduce-only or halted.",
+    ReasonCode.CONNECTOR_UNAVAILABLE: "No connector for the instrument's venue is configured in this worker.",
     ReasonCode.DUPLICATE_SUBMISSION: "The idempotency key was seen before: the existing order is returned.",
     ReasonCode.IDEMPOTENCY_CONFLICT: "The idempotency key was used before with a different order body.",
     ReasonCode.NOT_MARKETABLE_RESTING: "A limit order that does not cross rests until the market reaches it.",
+    ReasonCode.NO_QUOTE_RESTING: "No quote is known yet; the simulator fills the order when one arrives.",
     ReasonCode.FILLED_AT_TOUCH: "The simulator filled the order at the opposite touch.",
 }

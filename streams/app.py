@@ -20,7 +20,6 @@ def create_app(settings: Settings) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=settings.topic_partitions,
-        topic_allow_declare=False,
         broker_session_timeout=10.0,
         broker_heartbeat_interval=1.0,
         consumer_auto_offset_reset="earliest",

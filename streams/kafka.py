@@ -37,8 +37,8 @@ def consumer_config(settings: Settings, group_id: str, **extra: Any) -> dict[str
     }
 
 
-def headers(trace_id: str | None, record: str) -> list[tuple[str, bytes]]:
-    out = [(RECORD_HEADER, record.encode())]
+def headers(trace_id: str | None, record: str) -> list[tuple[str, str | bytes | None]]:
+    out: list[tuple[str, str | bytes | None]] = [(RECORD_HEADER, record.encode())]
     if trace_id:
         out.append((TRACE_HEADER, trace_id.encode()))
     return out

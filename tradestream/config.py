@@ -40,6 +40,7 @@ class FeedSettings(Section):
 class StrategySettings(Section):
     name: str = "sma_crossover"
     strategy_id: str = "sma-1"
+    account_id: str = "paper-main"
     params: dict[str, Any] = Field(default_factory=lambda: {"fast": 5, "slow": 20})
 
 
@@ -82,10 +83,12 @@ class Settings(BaseSettings):
     risk: RiskPolicy = Field(default_factory=_default_risk)
 
     @model_validator(mode="after")
-    def _unique_accounts(self) -> Settings:
+    def _accounts_consistent(self) -> Settings:
         ids = [a.account_id for a in self.accounts]
         if len(set(ids)) != len(ids):
             raise ValueError("accounts: account_id values must be unique")
+        if self.strategy.account_id not in ids:
+            raise ValueError(f"strategy.account_id: {self.strategy.account_id!r} is not a configured account")
         return self
 
     @classmethod

@@ -1,0 +1,42 @@
+# tradestream: `make run` and `make test` are all a new machine needs (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+DURATION ?=
+
+.PHONY: run test services down status install lint bench clean
+
+run: services install  ## start everything and run a paper session (DURATION=seconds to stop and summarise)
+	$(BIN)/tradestream run $(if $(DURATION),--duration $(DURATION))
+
+test: services install lint  ## the whole suite against the real Kafka, Postgres and Redis
+	$(BIN)/pytest -q
+
+services:  ## install what is missing and start Kafka, Postgres and Redis (idempotent)
+	infra/up
+
+down:
+	infra/down
+
+status:
+	infra/status
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+bench: services install
+	$(BIN)/python bench/tick_path.py
+	$(BIN)/python bench/order_latency.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,92 @@
+"""What every agent shares: topics, tables, decoding with dead-lettering, sending with the trace header,
+and the latest quotes from the shared market view."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import redis.asyncio as aioredis
+from pydantic import BaseModel
+
+from connectors.simulated.market import default_catalog
+from core.accounts import Account
+from core.instruments import InstrumentCatalog
+from core.market import Quote
+from streams.app import create_app, faust_topic
+from streams.kafka import headers
+from streams.records import TRACE_HEADER, DeadLetter, RecordError, encode
+from streams.shared_state import latest_quotes_key
+from streams.topics import (
+    DEAD_LETTER,
+    MD_QUOTES,
+    ORDER_DECISIONS,
+    ORDER_EVENTS,
+    ORDER_INTENTS,
+    PNL,
+    POSITIONS,
+    TopicSpec,
+)
+from tradestream.config import Settings
+from tradestream.logging import get_logger
+
+log = get_logger(__name__)
+
+R = TypeVar("R")
+
+
+class AgentKit:
+    def __init__(self, settings: Settings, catalog: InstrumentCatalog | None = None) -> None:
+        self.settings = settings
+        self.app = create_app(settings)
+        self.catalog = catalog or default_catalog()
+        self.accounts: dict[str, Account] = {a.account_id: a for a in settings.accounts}
+        self.redis = aioredis.Redis.from_url(settings.redis)
+        self._quotes_key = latest_quotes_key(settings)
+        self.topics = {spec.name: faust_topic(self.app, spec, settings) for spec in
+                       (MD_QUOTES, ORDER_INTENTS, ORDER_DECISIONS, ORDER_EVENTS, POSITIONS, PNL, DEAD_LETTER)}
+
+    def topic(self, spec: TopicSpec) -> Any:
+        return self.topics[spec.name]
+
+    def table(self, name: str) -> Any:
+        return self.app.Table(name, default=None, key_type=bytes, value_type=bytes, key_serializer="raw",
+                              value_serializer="raw", partitions=self.settings.topic_partitions)
+
+    async def decode(self, event: Any, parse: Callable[[bytes | None], R], consumer: str) -> R | None:
+        """Parse the event's value, or dead-letter it with the reason and return None (processing goes on)."""
+        try:
+            return parse(event.value)
+        except RecordError as exc:
+            await self.dead_letter(event, str(exc), consumer)
+            return None
+
+    async def dead_letter(self, event: Any, reason: str, consumer: str) -> None:
+        message = event.message
+        key = message.key.decode(errors="replace") if isinstance(message.key, bytes) else message.key
+        record = DeadLetter(source_topic=message.topic, partition=message.partition, offset=message.offset, key=key,
+                            value_b64=base64.b64encode(event.value or b"").decode(), error=reason, consumer=consumer,
+                            at=datetime.now(UTC))
+        log.warning("record.dead_lettered", topic=message.topic, offset=message.offset, reason=reason,
+                    consumer=consumer)
+        await self.send(DEAD_LETTER, message.topic, record, trace_id=trace_of(event))
+
+    async def send(self, spec: TopicSpec, key: str, record: BaseModel, trace_id: str | None) -> None:
+        await self.topic(spec).send(key=key.encode(), value=encode(record),
+                                    headers=headers(trace_id, type(record).__name__))
+
+    async def latest_quote(self, instrument_id: str) -> Quote | None:
+        raw = await self.redis.hget(self._quotes_key, instrument_id)
+        return Quote.model_validate_json(raw) if raw else None
+
+    async def latest_quotes(self) -> dict[str, Quote]:
+        raw = await self.redis.hgetall(self._quotes_key)
+        quotes = (Quote.model_validate_json(value) for value in raw.values())
+        return {quote.instrument_id: quote for quote in quotes}
+
+
+def trace_of(event: Any) -> str | None:
+    value = event.headers.get(TRACE_HEADER) if event.headers else None
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,43 @@
+"""The stream worker: one Faust app carrying the order-flow agents, their tables and a heartbeat."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+
+import faust
+
+from agents import oms, portfolio, risk_gate, strategy_runner
+from agents.execution import ExecutionRouter
+from agents.kit import AgentKit
+from core.fill_model import FillModel
+from streams.shared_state import HEARTBEAT_TTL_S, heartbeat_key
+from tradestream.config import Settings
+
+
+def build_worker(settings: Settings) -> faust.App:
+    kit = AgentKit(settings)
+    ledgers = kit.table("ledgers")
+    orders = kit.table("orders")
+    seen_fills = kit.table("seen_fills")
+    strategy_runner.register(kit)
+    risk_gate.register(kit, ledgers)
+    oms.register(kit, orders, ExecutionRouter(kit, FillModel()))
+    portfolio.register(kit, ledgers, seen_fills)
+    beat_key = heartbeat_key(settings, "worker:stream")
+
+    @kit.app.timer(interval=2.0, name="heartbeat")
+    async def heartbeat() -> None:
+        payload = {"pid": os.getpid(), "at": datetime.now(UTC).isoformat(),
+                   "assigned_partitions": len(kit.app.assignor.assigned_actives())}
+        await kit.redis.set(beat_key, json.dumps(payload), ex=HEARTBEAT_TTL_S)
+
+    return kit.app
+
+
+def run_worker(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM. Faust's worker handles signals and a clean shutdown."""
+    app = build_worker(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level.lower(), redirect_stdouts=False, quiet=True)
+    worker.execute_from_commandline()

@@ -1,0 +1,72 @@
+"""Queries over the read model the sinks write to Postgres. Reads only: the API never writes trading state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection, sql
+from psycopg.rows import DictRow
+from psycopg_pool import AsyncConnectionPool
+
+from api.schemas.orders import FillsSummary, OrderPublic
+from api.schemas.positions import PositionPublic
+from core.orders import OrderStatus
+
+Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
+
+_ORDERS = sql.SQL("""
+SELECT o.*, f.fill_count, f.fill_quantity, f.fill_fees, f.last_fill_at
+FROM orders o
+LEFT JOIN LATERAL (
+    SELECT count(*) AS fill_count, coalesce(sum(quantity), 0) AS fill_quantity,
+           coalesce(sum(fee), 0) AS fill_fees, max(ts) AS last_fill_at
+    FROM fills WHERE fills.order_id = o.order_id
+) f ON true
+WHERE {where}
+ORDER BY o.created_at DESC, o.order_id DESC
+LIMIT %(limit)s
+""")
+
+_POSITIONS = sql.SQL("""
+SELECT p.account_id, p.instrument_id, p.org_id, p.user_id, p.mode, p.quantity, p.average_price, p.multiplier,
+       p.realized_pnl, p.fees_paid, p.trace_id, p.updated_at
+FROM positions p
+WHERE {where}
+ORDER BY p.account_id, p.instrument_id
+""")
+
+
+def _where(alias: str, filters: dict[str, Any]) -> sql.Composable:
+    """`alias.column = %(column)s` for each filter given; `true` when none is."""
+    clauses = [sql.SQL("{} = {}").format(sql.Identifier(alias, column), sql.Placeholder(column))
+               for column, value in filters.items() if value is not None]
+    return sql.SQL(" AND ").join(clauses) if clauses else sql.SQL("true")
+
+
+def _order(row: DictRow) -> OrderPublic:
+    fills = FillsSummary(count=row["fill_count"], quantity=row["fill_quantity"], fees=row["fill_fees"],
+                         last_fill_at=row["last_fill_at"])
+    return OrderPublic.model_validate({**row, "fills": fills})
+
+
+async def list_orders(pool: Pool, *, account_id: str | None, status: OrderStatus | None,
+                      instrument_id: str | None, limit: int) -> list[OrderPublic]:
+    filters: dict[str, Any] = {"account_id": account_id, "status": status, "instrument_id": instrument_id}
+    query = _ORDERS.format(where=_where("o", filters))
+    async with pool.connection() as conn:
+        rows = await (await conn.execute(query, {**filters, "limit": limit})).fetchall()
+    return [_order(row) for row in rows]
+
+
+async def get_order(pool: Pool, order_id: str) -> OrderPublic | None:
+    query = _ORDERS.format(where=_where("o", {"order_id": order_id}))
+    async with pool.connection() as conn:
+        row = await (await conn.execute(query, {"order_id": order_id, "limit": 1})).fetchone()
+    return None if row is None else _order(row)
+
+
+async def list_positions(pool: Pool, *, account_id: str | None) -> list[PositionPublic]:
+    filters = {"account_id": account_id}
+    async with pool.connection() as conn:
+        rows = await (await conn.execute(_POSITIONS.format(where=_where("p", filters)), filters)).fetchall()
+    return [PositionPublic.model_validate(row) for row in rows]

@@ -1,0 +1,1 @@
+"""Shared test kit: builders for core records, an `eventually` helper, isolated settings."""

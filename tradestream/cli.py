@@ -1,0 +1,91 @@
+"""The `tradestream` command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from tradestream.config import ConfigError, Settings, load_settings
+from tradestream.logging import configure_logging
+
+app = typer.Typer(help="tradestream: a multi-asset trading platform on Kafka.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+console = Console()
+
+
+def _settings(service: str) -> Settings:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/red]", markup=True, highlight=False)
+        raise typer.Exit(2) from None
+    configure_logging(settings.log_level, service)
+    return settings
+
+
+@app.command()
+def run(duration: Annotated[float | None, typer.Option(help="Stop after this many seconds and print a summary.")]
+        = None) -> None:
+    """Run a paper session: feed, strategy, risk, OMS, fills, portfolio, sinks and the API."""
+    from tradestream.session import run_session
+
+    settings = _settings("session")
+    run_session(settings, duration if duration and duration > 0 else None, console)
+
+
+@app.command()
+def worker() -> None:
+    """Run the stream worker (Faust agents)."""
+    from tradestream.processes import run_worker_process
+
+    run_worker_process(_settings("worker"))
+
+
+@app.command()
+def feed() -> None:
+    """Run the simulated market-data feed."""
+    from tradestream.processes import run_feed_process
+
+    run_feed_process(_settings("feed"))
+
+
+@app.command()
+def sinks() -> None:
+    """Run the database sinks."""
+    from tradestream.processes import run_sinks_process
+
+    run_sinks_process(_settings("sinks"))
+
+
+@app.command()
+def api() -> None:
+    """Run the HTTP API."""
+    from tradestream.processes import run_api_process
+
+    run_api_process(_settings("api"))
+
+
+@app.command()
+def init() -> None:
+    """Create the topics and the database schema (idempotent)."""
+    from sinks.schema import apply_schema
+
+    from streams.kafka import ensure_topics
+
+    settings = _settings("init")
+    created = ensure_topics(settings)
+    console.print(f"topics created: {', '.join(created) or 'none (all existed)'}")
+    console.print(f"schema: {apply_schema(settings.dsn)}")
+
+
+@app.command("config")
+def show_config() -> None:
+    """Validate the configuration and print it (secrets masked)."""
+    settings = _settings("config")
+    console.print_json(settings.model_dump_json())
+
+
+def main() -> None:
+    app()
