@@ -93,15 +93,16 @@ def _fills(raw: list[tuple[Side, Decimal, Decimal, Decimal, str]]) -> list[Fill]
 @given(fill_lists)
 def test_value_is_conserved_except_for_fees(raw: list[tuple[Side, Decimal, Decimal, Decimal, str]]) -> None:
     ledger = Ledger.open(account(cash="1000"))
+    marks = {"i:A": Decimal(1), "i:B": Decimal(1)}
     for f in _fills(raw):
-        before = ledger.snapshot({f.instrument_id: f.price}, T0).equity
+        marks[f.instrument_id] = f.price
+        before = ledger.snapshot(marks, T0).equity
         ledger = ledger.apply_fill(f, Decimal(1))
-        after = ledger.snapshot({f.instrument_id: f.price}, T0).equity
+        after = ledger.snapshot(marks, T0).equity
         assert after == before - f.fee
     # realized + unrealized - fees is the whole change in equity, at any marks. Cash and equity are exact; the
     # split between realized and unrealized goes through a divided average price (28 significant digits).
-    marks = {"i:A": Decimal(7), "i:B": Decimal(9)}
-    snap = ledger.snapshot(marks, T0)
+    snap = ledger.snapshot({"i:A": Decimal(7), "i:B": Decimal(9)}, T0)
     split = snap.realized_pnl + snap.unrealized_pnl - snap.fees
     assert abs((snap.equity - Decimal(1000)) - split) < Decimal("1e-15")
 
