@@ -52,8 +52,9 @@ class AgentKit:
         return self.topics[spec.name]
 
     def table(self, name: str) -> Any:
-        return self.app.Table(name, default=None, key_type=bytes, value_type=bytes, key_serializer="raw",
-                              value_serializer="raw", partitions=self.settings.topic_partitions)
+        # Keys and values are raw bytes (the app's serializers); records are encoded by the agents.
+        return self.app.Table(name, default=None, key_type=bytes, value_type=bytes,
+                              partitions=self.settings.topic_partitions)
 
     async def decode(self, event: Any, parse: Callable[[bytes | None], R], consumer: str) -> R | None:
         """Parse the event's value, or dead-letter it with the reason and return None (processing goes on)."""

@@ -14,6 +14,7 @@ from agents.kit import AgentKit
 from core.fill_model import FillModel
 from streams.shared_state import HEARTBEAT_TTL_S, heartbeat_key
 from tradestream.config import Settings
+from tradestream.logging import stdlib_logging_config
 
 
 def build_worker(settings: Settings) -> faust.App:
@@ -39,5 +40,6 @@ def build_worker(settings: Settings) -> faust.App:
 def run_worker(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM. Faust's worker handles signals and a clean shutdown."""
     app = build_worker(settings)
-    worker = faust.Worker(app, loglevel=settings.log_level.lower(), redirect_stdouts=False, quiet=True)
+    worker = faust.Worker(app, loglevel=settings.log_level.lower(), redirect_stdouts=False, quiet=True,
+                          logging_config=stdlib_logging_config(settings.log_level))
     worker.execute_from_commandline()

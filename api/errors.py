@@ -5,9 +5,9 @@ Bad input is a 4xx with a code, never a 500; a dependency that does not answer i
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine, Mapping
 from enum import StrEnum
 from http import HTTPStatus
-from collections.abc import Callable, Coroutine
 from typing import Any
 
 import psycopg
@@ -52,7 +52,7 @@ class ApiError(Exception):
         self.detail = detail
 
 
-def error_response(status: int, code: str, detail: str, headers: dict[str, str] | None = None,
+def error_response(status: int, code: str, detail: str, headers: Mapping[str, str] | None = None,
                    **extra: Any) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail, **extra}, status_code=status, headers=headers)
 

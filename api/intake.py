@@ -17,6 +17,7 @@ import asyncio
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import cast
 
 from redis.asyncio import Redis
 
@@ -86,7 +87,9 @@ class OrderIntake:
 
     async def submit(self, intent: OrderIntent) -> Submission:
         claim = idempotency_key(self._settings, intent.order_id)
-        first = await self._redis.set(claim, intent.fingerprint, nx=True, get=True, ex=CLAIM_TTL_S)
+        # The fingerprint that claimed the key first; None when this request just claimed it.
+        first = cast(str | None, await self._redis.set(claim, intent.fingerprint, nx=True, get=True,
+                                                        ex=CLAIM_TTL_S))
         if first is not None:
             return self._repeat(intent, first, await read_model.get_order(self._pool, intent.order_id))
         existing = await read_model.get_order(self._pool, intent.order_id)

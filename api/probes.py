@@ -22,6 +22,7 @@ from tradestream.config import Settings
 PROBE_TIMEOUT_S = 1.0
 STALE_AFTER_S = HEARTBEAT_TTL_S / 2
 """A heartbeat older than this is stale: workers beat every few seconds and the key expires at the TTL."""
+PROBE_FAILURES: tuple[type[Exception], ...] = (TimeoutError, *DEPENDENCY_ERRORS)
 
 
 class Heartbeat(BaseModel):
@@ -45,9 +46,11 @@ class HealthProbes:
     async def check(self) -> HealthPublic:
         kafka, postgres, redis, workers = await asyncio.gather(
             _probe(self._kafka), _probe(self._postgres), _probe(self._redis_ping), self._workers_probe())
-        up = all(s.state is State.UP for s in (kafka, postgres, redis, workers))
-        return HealthPublic(state=State.UP if up else State.DOWN, kafka=kafka, postgres=postgres, redis=redis,
-                            workers=workers)
+        checks: dict[str, ServiceHealth | WorkersHealth] = {"kafka": kafka, "postgres": postgres, "redis": redis,
+                                                            "workers": workers}
+        down = [f"{name}: {check.detail}" for name, check in checks.items() if check.state is not State.UP]
+        return HealthPublic(state=State.DOWN if down else State.UP, detail="; ".join(down) or "all up",
+                            kafka=kafka, postgres=postgres, redis=redis, workers=workers)
 
     async def _kafka(self) -> str:
         return f"metadata from {await self._producer.broker_count()} broker(s)"
@@ -64,7 +67,7 @@ class HealthProbes:
     async def _workers_probe(self) -> WorkersHealth:
         try:
             components = await asyncio.wait_for(self._heartbeats(), PROBE_TIMEOUT_S)
-        except (TimeoutError, *DEPENDENCY_ERRORS) as exc:
+        except PROBE_FAILURES as exc:
             return WorkersHealth(state=State.DOWN, detail=f"heartbeats unreadable: {_describe(exc)}", components=[])
         if not components:
             return WorkersHealth(state=State.DOWN, detail="no worker heartbeat found", components=[])
@@ -103,7 +106,7 @@ async def _probe(question: Callable[[], Awaitable[str]]) -> ServiceHealth:
     try:
         detail = await asyncio.wait_for(question(), PROBE_TIMEOUT_S)
         state = State.UP
-    except (TimeoutError, *DEPENDENCY_ERRORS) as exc:
+    except PROBE_FAILURES as exc:
         detail = _describe(exc)
         state = State.DOWN
     return ServiceHealth(state=state, latency_ms=round((time.perf_counter() - started) * 1000, 1), detail=detail)

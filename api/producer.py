@@ -56,7 +56,7 @@ class IntentProducer:
                 await self._producer.stop()
                 self._producer = None
 
-    async def send(self, topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+    async def send(self, topic: str, key: str, value: bytes, headers: list[tuple[str, str | bytes | None]]) -> None:
         """Send and wait for the acknowledgement of all in-sync replicas."""
         producer = await self._started()
         await producer.send_and_wait(topic, value=value, key=key.encode(), headers=headers)

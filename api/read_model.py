@@ -1,16 +1,28 @@
-"""Queries over the read model the sinks write to Postgres. Reads only: the API never writes trading state."""
+"""Queries over the read model the sinks write: tables in Postgres and the latest quotes in Redis.
+
+Reads only: the API never writes or computes trading state.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import DictRow
 from psycopg_pool import AsyncConnectionPool
+from pydantic import ValidationError
+from redis.asyncio import Redis
 
 from api.schemas.orders import FillsSummary, OrderPublic
 from api.schemas.positions import PositionPublic
+from api.schemas.quotes import QuotePublic
+from core.market import Quote
 from core.orders import OrderStatus
+from streams.shared_state import latest_quotes_key
+from tradestream.config import Settings
+from tradestream.logging import get_logger
+
+log = get_logger(__name__)
 
 Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
 
@@ -70,3 +82,22 @@ async def list_positions(pool: Pool, *, account_id: str | None) -> list[Position
     async with pool.connection() as conn:
         rows = await (await conn.execute(_POSITIONS.format(where=_where("p", filters)), filters)).fetchall()
     return [PositionPublic.model_validate(row) for row in rows]
+
+
+async def latest_quotes(redis: Redis, settings: Settings, instrument_id: str | None) -> list[QuotePublic]:
+    """The tick sink's latest quote per instrument; an entry that does not validate is logged and left out."""
+    key = latest_quotes_key(settings)
+    if instrument_id is None:
+        entries = cast(dict[str, str], await redis.hgetall(key))  # the client decodes responses
+    else:
+        raw = cast(str | None, await redis.hget(key, instrument_id))
+        entries = {} if raw is None else {instrument_id: raw}
+    quotes = []
+    for field, raw in sorted(entries.items()):
+        try:
+            quote = Quote.model_validate_json(raw)
+        except ValidationError as exc:
+            log.error("corrupt latest quote left out", key=key, instrument_id=field, error=str(exc))
+            continue
+        quotes.append(QuotePublic.model_validate(quote))
+    return quotes

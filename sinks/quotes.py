@@ -15,16 +15,13 @@ a numeric beyond Postgres' range); `quote_row` rejects those too rather than fai
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 from core.market import Quote
+from sinks.schema import TICKS, storable_problem
 from streams.records import RecordError, decode, encode
-
-BIGINT_MAX = 2**63 - 1
-NUMERIC_MAX_INTEGER_DIGITS = 131072
-NUMERIC_MAX_SCALE = 16383
 
 _DECIMAL = rb'"(\d{1,40}(?:\.\d{1,40})?)"'  # non-negative, finite, well inside numeric's range
 _TIMESTAMP = rb'"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d))"'
@@ -37,9 +34,8 @@ _CANONICAL = re.compile(
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
-@dataclass(frozen=True, slots=True)
-class QuoteRow:
-    """One validated quote, ready for the ticks table and the latest-quote hash."""
+class QuoteRow(NamedTuple):
+    """One validated quote, ready for the ticks table and the latest-quote hash (a tuple: cheap to build)."""
 
     instrument_id: str
     copy_line: bytes
@@ -47,23 +43,21 @@ class QuoteRow:
     quote_json: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class FastFields:
-    instrument_id: str
-    bid: bytes
-    ask: bytes
-    bid_size: bytes
-    ask_size: bytes
-    ts: bytes
-    seq: bytes
-
-
 class UnstorableError(RecordError):
     """A valid quote that Postgres cannot hold as it is."""
 
 
-def fast_fields(raw: bytes) -> FastFields | None:
-    """The quote's fields when `raw` is a canonical, fully valid quote; None means "ask the model"."""
+def quote_row(raw: bytes | None) -> QuoteRow:
+    """Validate one md.quotes message; raise RecordError (the model's reason) or UnstorableError."""
+    row = _fast_row(raw) if raw is not None else None
+    if row is not None:
+        return row
+    quote = decode(Quote, raw)
+    return QuoteRow(quote.instrument_id, copy_line(quote), encode(quote))
+
+
+def _fast_row(raw: bytes) -> QuoteRow | None:
+    """The row when `raw` is a canonical and fully valid quote; None means "let the model decide"."""
     match = _CANONICAL(raw)
     if match is None:
         return None
@@ -72,41 +66,18 @@ def fast_fields(raw: bytes) -> FastFields | None:
         if Decimal(bid.decode()) > Decimal(ask.decode()):
             return None
         datetime.fromisoformat(ts.decode())  # the regex checks the shape; this checks the calendar and clock
-        return FastFields(instrument_id.decode(), bid, ask, bid_size, ask_size, ts, seq)
+        name = instrument_id.decode()
     except ValueError:  # includes UnicodeDecodeError: not UTF-8
         return None
-
-
-def quote_row(raw: bytes | None) -> QuoteRow:
-    """Validate one md.quotes message; raise RecordError (the model's reason) or UnstorableError."""
-    if raw is not None:
-        fields = fast_fields(raw)
-        if fields is not None:
-            line = b"\t".join((fields.ts, fields.instrument_id.encode(), fields.bid, fields.ask, fields.bid_size,
-                                fields.ask_size, fields.seq))
-            return QuoteRow(fields.instrument_id, line + b"\n", raw)
-    quote = decode(Quote, raw)
-    return QuoteRow(quote.instrument_id, copy_line(quote), encode(quote))
+    return QuoteRow(name, b"\t".join((ts, instrument_id, bid, ask, bid_size, ask_size, seq)) + b"\n", raw)
 
 
 def copy_line(quote: Quote) -> bytes:
     """A model-validated quote as a COPY text row, or UnstorableError when Postgres could not store it."""
-    if "\x00" in quote.instrument_id:
-        raise UnstorableError("instrument_id: NUL characters cannot be stored")
-    if quote.seq > BIGINT_MAX:
-        raise UnstorableError(f"seq: {quote.seq} exceeds bigint")
-    for name in ("bid", "ask", "bid_size", "ask_size"):
-        _check_numeric(name, getattr(quote, name))
-    try:
-        instrument_id = quote.instrument_id.translate(_COPY_ESCAPES).encode()
-    except UnicodeEncodeError:
-        raise UnstorableError("instrument_id: not encodable as UTF-8") from None
-    fields = (quote.ts.astimezone(UTC).isoformat(), instrument_id, quote.bid, quote.ask, quote.bid_size,
-              quote.ask_size, quote.seq)
-    return b"\t".join(f if isinstance(f, bytes) else str(f).encode() for f in fields) + b"\n"
-
-
-def _check_numeric(name: str, value: Decimal) -> None:
-    exponent = value.as_tuple().exponent  # an int: the model only lets finite decimals through
-    if value.adjusted() >= NUMERIC_MAX_INTEGER_DIGITS or -int(exponent) > NUMERIC_MAX_SCALE:
-        raise UnstorableError(f"{name}: {value:.6e} is outside Postgres numeric's range")
+    values = (quote.ts, quote.instrument_id, quote.bid, quote.ask, quote.bid_size, quote.ask_size, quote.seq)
+    problem = storable_problem(TICKS, values)
+    if problem is not None:
+        raise UnstorableError(problem)
+    text = (quote.ts.astimezone(UTC).isoformat(), quote.instrument_id.translate(_COPY_ESCAPES),
+            *(str(v) for v in values[2:]))
+    return "\t".join(text).encode() + b"\n"

@@ -8,6 +8,8 @@ fails to insert. `apply_schema` is idempotent and keeps whichever path a databas
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -22,6 +24,8 @@ log = get_logger(__name__)
 PARTITION_INTERVAL = "1 day"
 PREMAKE_PARTITIONS = 7
 """Daily partitions made ahead of (and behind) now; maintenance keeps the window moving."""
+NUMERIC_MAX_INTEGER_DIGITS = 131072  # Postgres numeric: digits before the point
+NUMERIC_MAX_SCALE = 16383  # and after it
 SCHEMA_LOCK_ID = 0x7472_6164_6573_7472  # any constant: serialises concurrent apply_schema calls
 
 
@@ -251,6 +255,90 @@ def partman_ddl(table: Table, partman_version: str) -> list[sql.Composable]:
         sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF {} DEFAULT").format(
             sql.Identifier(f"{table.name}_default"), sql.Identifier(table.name)),
     ]
+
+
+def insert_statement(table: Table, on_conflict: str = "") -> sql.Composed:
+    """`INSERT INTO table (every column) VALUES (%s, ...)` plus an optional ON CONFLICT clause."""
+    return sql.SQL("INSERT INTO {} ({}) VALUES ({}) {}").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, table.column_names)),
+        sql.SQL(", ").join(sql.Placeholder() * len(table.columns)), sql.SQL(on_conflict))
+
+
+def copy_statement(table: Table) -> sql.Composed:
+    return sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, table.column_names)))
+
+
+def storable_problem(table: Table, row: Sequence[Any]) -> str | None:
+    """Why Postgres would refuse `row` for `table` (values in column order), or None when it would take it.
+
+    Records are validated by their models, but a valid record can still hold what a column cannot: a NUL in
+    text, an integer beyond its column, a numeric beyond Postgres' range, a NaN in JSON. Such a row must be
+    dead-lettered, not allowed to fail its whole batch again and again.
+    """
+    for column, value in zip(table.columns, row, strict=True):
+        if value is None:
+            problem = None if column.nullable else "must not be null"
+        else:
+            problem = _value_problem(column.type, value)
+        if problem is not None:
+            return f"{table.name}.{column.name}: {problem}"
+    return None
+
+
+_INT_RANGES = {"integer": (-(2**31), 2**31 - 1), "bigint": (-(2**63), 2**63 - 1)}
+
+
+def _value_problem(type_: str, value: Any) -> str | None:
+    if type_ == "text":
+        return _text_problem(value)
+    if type_ == "text[]":
+        return next((p for p in map(_text_problem, value) if p is not None), None)
+    if type_ in _INT_RANGES:
+        low, high = _INT_RANGES[type_]
+        return None if low <= value <= high else f"{value} is outside {type_}"
+    if type_ == "numeric":
+        exponent = value.as_tuple().exponent
+        if not isinstance(exponent, int):
+            return "not a finite number"
+        if value.adjusted() >= NUMERIC_MAX_INTEGER_DIGITS or -exponent > NUMERIC_MAX_SCALE:
+            return f"{value:.6e} is outside Postgres numeric's range"
+        return None
+    if type_ == "jsonb":
+        try:
+            json_dumps(value)
+        except ValueError as exc:
+            return f"not storable as JSON: {exc}"
+        return next((p for p in map(_text_problem, _json_strings(value)) if p is not None), None)
+    return None
+
+
+def _json_strings(value: Any) -> Iterator[str]:
+    """Every key and string in a JSON value: jsonb refuses \\u0000 in any of them."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _json_strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _json_strings(item)
+
+
+def _text_problem(value: str) -> str | None:
+    if "\x00" in value:
+        return "NUL characters cannot be stored in text"
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return "not encodable as UTF-8"
+    return None
+
+
+def json_dumps(value: Any) -> str:
+    """How the sinks serialise jsonb values: strict JSON (no NaN or Infinity, which jsonb refuses)."""
+    return json.dumps(value, allow_nan=False, default=str)
 
 
 def _available_extensions(conn: psycopg.Connection[Any]) -> dict[str, str]:

@@ -20,7 +20,6 @@ def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
         "partitioner": "murmur2_random",  # same partition for a key as aiokafka/Faust and the Java client
         "enable.idempotence": True,
         "linger.ms": 2,
-        "compression.type": "lz4",
         **extra,
     }
 

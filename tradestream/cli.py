@@ -71,7 +71,6 @@ def api() -> None:
 def init() -> None:
     """Create the topics and the database schema (idempotent)."""
     from sinks.schema import apply_schema
-
     from streams.kafka import ensure_topics
 
     settings = _settings("init")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import logging.config
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,8 +22,8 @@ def _redact(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def configure_logging(level: str = "INFO", service: str = "tradestream") -> None:
-    processors: list[Any] = [
+def _processors() -> list[Any]:
+    return [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -30,23 +31,39 @@ def configure_logging(level: str = "INFO", service: str = "tradestream") -> None
         structlog.processors.format_exc_info,
         structlog.processors.JSONRenderer(),
     ]
+
+
+def json_formatter() -> logging.Formatter:
+    """Renders stdlib log records (Faust, aiokafka, uvicorn) as the same JSON lines as our own."""
+    processors = _processors()
+    return structlog.stdlib.ProcessorFormatter(
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *processors[1:]],
+        foreign_pre_chain=[structlog.contextvars.merge_contextvars, structlog.stdlib.add_logger_name],
+    )
+
+
+def stdlib_logging_config(level: str) -> dict[str, Any]:
+    """A logging.config.dictConfig for libraries that configure logging themselves (Faust's worker)."""
+    library_level = "WARNING" if level == "INFO" else level
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": json_formatter}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "root": {"level": library_level, "handlers": ["stderr"]},
+    }
+
+
+def configure_logging(level: str = "INFO", service: str = "tradestream") -> None:
     structlog.configure(
-        processors=processors,
+        processors=_processors(),
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(service=service)
-    # Libraries that use stdlib logging (Faust, aiokafka, uvicorn) log through the same JSON renderer.
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *processors[1:]],
-        foreign_pre_chain=[structlog.contextvars.merge_contextvars, structlog.stdlib.add_logger_name],
-    ))
-    root = logging.getLogger()
-    root.handlers = [handler]
-    root.setLevel(logging.WARNING if level == "INFO" else level)
+    logging.config.dictConfig(stdlib_logging_config(level))
 
 
 @contextmanager

@@ -18,8 +18,8 @@ import psycopg
 from confluent_kafka import Consumer, TopicPartition
 from rich.console import Console
 from rich.table import Table
-from sinks.schema import apply_schema
 
+from sinks.schema import apply_schema
 from streams.kafka import consumer_config, ensure_topics
 from streams.topics import MD_QUOTES, ORDER_INTENTS, TopicSpec, topic_name
 from tradestream.config import Settings

@@ -31,13 +31,13 @@ DecimalString = Annotated[
 class Public(BaseModel):
     """Base of response schemas. Decimal fields are serialized as strings."""
 
-    model_config = ConfigDict(frozen=True, from_attributes=True)
+    model_config = ConfigDict(frozen=True, from_attributes=True, use_attribute_docstrings=True)
 
 
 class RequestModel(BaseModel):
     """Base of request schemas: unknown fields are refused."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
 
 class ErrorBody(BaseModel):

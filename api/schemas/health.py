@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel
+from api.errors import ErrorCode
+from api.schemas.common import Public
 
 
 class State(StrEnum):
@@ -22,13 +23,13 @@ class WorkerState(StrEnum):
     """The heartbeat value does not parse."""
 
 
-class ServiceHealth(BaseModel):
+class ServiceHealth(Public):
     state: State
     latency_ms: float
     detail: str
 
 
-class WorkerHealth(BaseModel):
+class WorkerHealth(Public):
     component: str
     state: WorkerState
     age_s: float | None
@@ -36,15 +37,22 @@ class WorkerHealth(BaseModel):
     detail: str = ""
 
 
-class WorkersHealth(BaseModel):
+class WorkersHealth(Public):
     state: State
     detail: str
     components: list[WorkerHealth]
 
 
-class HealthPublic(BaseModel):
+class HealthPublic(Public):
     state: State
+    detail: str
     kafka: ServiceHealth
     postgres: ServiceHealth
     redis: ServiceHealth
     workers: WorkersHealth
+
+
+class HealthDown(HealthPublic):
+    """The 503 answer: the report, with the error code every error carries."""
+
+    error: ErrorCode = ErrorCode.DEPENDENCY_UNAVAILABLE

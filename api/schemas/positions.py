@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from core.types import ExecutionMode
-
 from api.schemas.common import Public
+from core.types import ExecutionMode
 
 
 class PositionPublic(Public):

@@ -1,0 +1,9 @@
+"""Every router of the API, collected in one place."""
+
+from fastapi import APIRouter
+
+from api.routes import health, orders, positions, quotes
+
+api_router = APIRouter()
+for _router in (health.router, quotes.router, orders.router, positions.router):
+    api_router.include_router(_router)

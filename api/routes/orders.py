@@ -1,0 +1,83 @@
+"""Orders: list and read from the read model, and submit an intent with an idempotency key."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from api import read_model
+from api.deps import ClockDep, IdempotencyKeyDep, IntakeDep, PoolDep, SettingsDep, account_or_404
+from api.errors import ApiError, ErrorCode
+from api.intake import Outcome, build_intent
+from api.schemas.common import ErrorBody, Page, ValidationErrorBody
+from api.schemas.orders import OrderAccepted, OrderCreate, OrderPublic
+from core.orders import OrderStatus
+from tradestream.logging import traced
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+router = APIRouter(prefix="/v1/orders", tags=["orders"])
+
+_STATUS: dict[Outcome, int] = {Outcome.CREATED: 201, Outcome.ACCEPTED: 202, Outcome.EXISTING: 200,
+                               Outcome.PENDING: 202}
+
+_SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": OrderPublic, "description": "A repeat of an earlier submission: the existing order."},
+    201: {"model": OrderPublic, "description": "The intent was produced and the order reached the read model."},
+    202: {"model": OrderAccepted, "description": "The intent is in the pipeline; poll the Location."},
+    400: {"model": ErrorBody, "description": "IDEMPOTENCY_KEY_REQUIRED or IDEMPOTENCY_KEY_INVALID."},
+    404: {"model": ErrorBody, "description": "UNKNOWN_ACCOUNT."},
+    422: {"model": ValidationErrorBody, "description": "VALIDATION_ERROR or IDEMPOTENCY_CONFLICT."},
+    503: {"model": ErrorBody, "description": "DEPENDENCY_UNAVAILABLE: retry with the same key."},
+}
+
+
+@router.get("")
+async def list_orders(
+    pool: PoolDep,
+    account_id: Annotated[str | None, Query(min_length=1)] = None,
+    status: OrderStatus | None = None,
+    instrument_id: Annotated[str | None, Query(min_length=1)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[OrderPublic]:
+    """Newest first."""
+    orders = await read_model.list_orders(pool, account_id=account_id, status=status, instrument_id=instrument_id,
+                                          limit=limit)
+    return Page(data=orders, count=len(orders))
+
+
+@router.get("/{order_id}", responses={404: {"model": ErrorBody, "description": "ORDER_NOT_FOUND."}})
+async def get_order(order_id: str, pool: PoolDep) -> OrderPublic:
+    order = await read_model.get_order(pool, order_id)
+    if order is None:
+        raise ApiError(404, ErrorCode.ORDER_NOT_FOUND,
+                       f"order {order_id!r} is not in the read model (an order submitted a moment ago may still "
+                       f"be on its way through the pipeline)")
+    return order
+
+
+@router.post("", status_code=201, responses=_SUBMIT_RESPONSES)
+async def submit_order(body: OrderCreate, key: IdempotencyKeyDep, settings: SettingsDep, clock: ClockDep,
+                       intake: IntakeDep, response: Response) -> OrderPublic | OrderAccepted:
+    """Submit an order intent. It passes the same risk gate as a strategy's; the API approves nothing.
+
+    The `Idempotency-Key` header makes retries safe: the same key and body give the same order and never a
+    second intent; the same key with another body is refused with IDEMPOTENCY_CONFLICT.
+    """
+    account = account_or_404(settings, body.account_id)
+    try:
+        intent = build_intent(body, account, key, clock)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
+    with traced(intent.trace_id, order_id=intent.order_id, account_id=intent.account_id):
+        submission = await intake.submit(intent)
+    location = f"{router.prefix}/{submission.order_id}"
+    response.status_code = _STATUS[submission.outcome]
+    response.headers["Location"] = location
+    if submission.order is not None:
+        return submission.order
+    return OrderAccepted(order_id=submission.order_id, trace_id=submission.produced_trace_id, location=location)
