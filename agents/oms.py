@@ -7,6 +7,7 @@ from typing import Any
 
 from agents.execution import ExecutionRouter
 from agents.kit import AgentKit
+from core.fills import Fill
 from core.orders import Order, OrderStatus, new_order
 from core.reasons import ReasonCode
 from core.risk import RiskDecision
@@ -36,7 +37,7 @@ def register(kit: AgentKit, orders: Any, router: ExecutionRouter) -> None:
                 now = datetime.now(UTC)
                 order = new_order(intent, decision.reason_code.value, decision.reason_detail, now)
                 states = [order]
-                fills = []
+                fills: list[Fill] = []
                 if decision.approved:
                     result = await router.execute(order)
                     states += result.orders
@@ -45,8 +46,8 @@ def register(kit: AgentKit, orders: Any, router: ExecutionRouter) -> None:
                     states.append(order.transition(OrderStatus.REJECTED, now))
                 final = states[-1]
                 orders[final.order_id.encode()] = final.model_dump_json().encode()
-                for state in states:
-                    await kit.send(ORDER_EVENTS, final.account_id, OrderUpdated(order=state), final.trace_id)
+                # One event with the order's state after this step; its version counts the transitions taken.
+                await kit.send(ORDER_EVENTS, final.account_id, OrderUpdated(order=final), final.trace_id)
                 for fill in fills:
                     await kit.send(ORDER_EVENTS, final.account_id, FillReported(fill=fill), final.trace_id)
                 log.info("order.routed", status=final.status.value, effective_mode=final.effective_mode,

@@ -42,4 +42,6 @@ def run_worker(settings: Settings) -> None:
     app = build_worker(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), redirect_stdouts=False, quiet=True,
                           logging_config=stdlib_logging_config(settings.log_level))
+    # Faust's terminal spinner turns the root logger to DEBUG, which makes every send format a debug record.
+    worker.spinner = None
     worker.execute_from_commandline()
