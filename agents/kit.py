@@ -4,7 +4,7 @@ and the latest quotes from the shared market view."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -16,6 +16,7 @@ from core.accounts import Account
 from core.instruments import InstrumentCatalog
 from core.market import Quote
 from streams.app import create_app, faust_topic
+from streams.codecs import model_codec
 from streams.kafka import headers
 from streams.records import TRACE_HEADER, DeadLetter, RecordError, encode
 from streams.shared_state import latest_quotes_key
@@ -51,10 +52,30 @@ class AgentKit:
     def topic(self, spec: TopicSpec) -> Any:
         return self.topics[spec.name]
 
-    def table(self, name: str) -> Any:
-        # Keys and values are raw bytes (the app's serializers); records are encoded by the agents.
-        return self.app.Table(name, default=None, key_type=bytes, value_type=bytes,
-                              partitions=self.settings.topic_partitions)
+    def table(self, name: str, value_model: type[BaseModel] | None) -> Any:
+        """A table keyed by str; values are `value_model` objects in memory and JSON in the changelog
+        (or raw bytes when value_model is None)."""
+        table: Any = self.app.Table(name, default=None, key_type=str, value_type=bytes,
+                                    partitions=self.settings.topic_partitions)
+        # Faust derives changelog codecs from Record types only; set ours before the changelog topic exists.
+        table.key_serializer = "raw"
+        table.value_serializer = model_codec(value_model) if value_model else "raw"
+        return table
+
+    async def consume(self, stream: Any, parse: Callable[[bytes | None], R], consumer: str,
+                      handle: Callable[[R, Any], Awaitable[None]]) -> None:
+        """Drive one agent: decode each event and hand it to `handle`. A message that does not decode, or whose
+        handling raises, goes to the dead-letter topic with the reason and the stream goes on: Faust would
+        otherwise ack it silently or stop the agent."""
+        async for event in stream.events():
+            record = await self.decode(event, parse, consumer)
+            if record is None:
+                continue
+            try:
+                await handle(record, event)
+            except Exception as exc:
+                log.exception("record.processing_failed", consumer=consumer, trace_id=trace_of(event))
+                await self.dead_letter(event, f"processing failed: {type(exc).__name__}: {exc}", consumer)
 
     async def decode(self, event: Any, parse: Callable[[bytes | None], R], consumer: str) -> R | None:
         """Parse the event's value, or dead-letter it with the reason and return None (processing goes on)."""

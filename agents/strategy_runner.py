@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Any
 
 from agents.kit import AgentKit
@@ -26,15 +27,14 @@ def register(kit: AgentKit) -> None:
     ctx = StrategyContext(settings.strategy_id, account, WallClock(), new_trace_id=lambda: uuid.uuid4().hex)
     strategy.on_start(ctx)
 
+    async def on_quote(quote: Quote, event: Any) -> None:
+        strategy.on_quote(quote, ctx)
+        for intent in ctx.drain():
+            with traced(intent.trace_id, order_id=intent.order_id):
+                log.info("intent.created", strategy_id=intent.strategy_id, instrument_id=intent.instrument_id,
+                         side=intent.side.value, quantity=str(intent.quantity))
+                await kit.send(ORDER_INTENTS, intent.account_id, intent, intent.trace_id)
+
     @kit.app.agent(kit.topic(MD_QUOTES), name="strategy_runner")
     async def strategy_runner(stream: Any) -> None:
-        async for event in stream.events():
-            quote = await kit.decode(event, lambda raw: decode(Quote, raw), "strategy_runner")
-            if quote is None:
-                continue
-            strategy.on_quote(quote, ctx)
-            for intent in ctx.drain():
-                with traced(intent.trace_id, order_id=intent.order_id):
-                    log.info("intent.created", strategy_id=intent.strategy_id, instrument_id=intent.instrument_id,
-                             side=intent.side.value, quantity=str(intent.quantity))
-                    await kit.send(ORDER_INTENTS, intent.account_id, intent, intent.trace_id)
+        await kit.consume(stream, partial(decode, Quote), "strategy_runner", on_quote)

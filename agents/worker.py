@@ -12,6 +12,9 @@ from agents import oms, portfolio, risk_gate, strategy_runner
 from agents.execution import ExecutionRouter
 from agents.kit import AgentKit
 from core.fill_model import FillModel
+from core.ledger import Ledger
+from core.orders import Order
+from streams.kafka import ensure_topics
 from streams.shared_state import HEARTBEAT_TTL_S, heartbeat_key
 from tradestream.config import Settings
 from tradestream.logging import stdlib_logging_config
@@ -19,9 +22,9 @@ from tradestream.logging import stdlib_logging_config
 
 def build_worker(settings: Settings) -> faust.App:
     kit = AgentKit(settings)
-    ledgers = kit.table("ledgers")
-    orders = kit.table("orders")
-    seen_fills = kit.table("seen_fills")
+    ledgers = kit.table("ledgers", Ledger)
+    orders = kit.table("orders", Order)
+    seen_fills = kit.table("seen_fills", None)
     strategy_runner.register(kit)
     risk_gate.register(kit, ledgers)
     oms.register(kit, orders, ExecutionRouter(kit, FillModel()))
@@ -39,6 +42,7 @@ def build_worker(settings: Settings) -> faust.App:
 
 def run_worker(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM. Faust's worker handles signals and a clean shutdown."""
+    ensure_topics(settings)  # idempotent; Faust would otherwise wait on topics that do not exist
     app = build_worker(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), redirect_stdouts=False, quiet=True,
                           logging_config=stdlib_logging_config(settings.log_level))

@@ -57,13 +57,15 @@ def main() -> None:
     store = redis.Redis.from_url(settings.redis)
     for quote in market.next_round(datetime.now(UTC)):
         store.hset(latest_quotes_key(settings), quote.instrument_id, encode(quote))
+    log_path = settings.state_dir / "logs" / "bench-order-latency-worker.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     worker = subprocess.Popen([sys.executable, "-m", "tradestream", "worker"], env=os.environ.copy(),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=log_path.open("w"), stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         while not store.exists(heartbeat_key(settings, "worker:stream")):
             if time.monotonic() > deadline or worker.poll() is not None:
-                raise SystemExit("the stream worker did not start")
+                raise SystemExit(f"the stream worker did not start; see {log_path}")
             time.sleep(0.2)
         consumer = Consumer(consumer_config(settings, f"bench-{uuid.uuid4().hex[:6]}", **{"fetch.wait.max.ms": 1}))
         consumer.subscribe([topic_name(ORDER_EVENTS, settings.topic_prefix)])
@@ -111,7 +113,7 @@ def main() -> None:
         worker.wait(30)
     latencies = latencies[start_timed:]
     if not latencies:
-        raise SystemExit("no fill came back")
+        raise SystemExit(f"no fill came back; see the worker's log {log_path}")
     print(f"intents sent: {len(sent)}  fills received: {len(latencies)}  rate: {args.rate:.0f}/s")
     routed = routed[start_timed:]
     print(f"intent-to-routing ms: p50={percentile(routed, 50):.2f} p99={percentile(routed, 99):.2f}")

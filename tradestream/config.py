@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
-    pnl_interval_s: float = Field(default=5.0, gt=0)
+    pnl_interval_s: float = Field(default=2.0, gt=0)
 
     feed: FeedSettings = FeedSettings()
     strategy: StrategySettings = StrategySettings()
