@@ -1,0 +1,87 @@
+"""Order intake and routing, as pure functions: the OMS and execution-router agents and the backtester call
+these, so every mode and the backtest run the same rules.
+
+`accept` turns a risk decision into a new order (or says why not); `route` decides the effective mode once,
+through `core.modes.resolve_mode`; `simulate` executes a paper or shadow order against a quote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from core.accounts import Account
+from core.fill_model import FillModel
+from core.fills import Fill
+from core.instruments import Instrument
+from core.market import Quote
+from core.modes import LiveGate, resolve_mode
+from core.orders import Order, OrderStatus, new_order
+from core.reasons import ReasonCode
+from core.risk import RiskDecision
+from core.types import ExecutionMode, UtcDatetime
+
+
+class Duplicate(StrEnum):
+    SAME_BODY = ReasonCode.DUPLICATE_SUBMISSION.value
+    OTHER_BODY = ReasonCode.IDEMPOTENCY_CONFLICT.value
+
+
+def accept(decision: RiskDecision, existing: Order | None, at: UtcDatetime) -> Order | Duplicate:
+    """A new order for the decision (rejected when the gate denied it), or why none is created: an order with
+    this deterministic id exists, with the same body or with another (never answered with the first)."""
+    intent = decision.intent
+    if existing is not None:
+        return Duplicate.SAME_BODY if existing.intent_fingerprint == intent.fingerprint else Duplicate.OTHER_BODY
+    order = new_order(intent, decision.reason_code.value, decision.reason_detail, at)
+    return order if decision.approved else order.transition(OrderStatus.REJECTED, at)
+
+
+class Route(StrEnum):
+    REJECTED = "rejected"
+    SIMULATE = "simulate"
+    VENUE = "venue"
+
+
+@dataclass(frozen=True)
+class Routed:
+    order: Order
+    """The order after the mode decision: rejected, or pending_submit with its effective mode."""
+    route: Route
+
+
+def route(order: Order, account: Account, gate: LiveGate | None, at: UtcDatetime) -> Routed:
+    mode = resolve_mode(order.requested_mode, account.mode, gate)
+    if not mode.allowed or mode.effective_mode is None:
+        rejected = order.transition(OrderStatus.REJECTED, at, reason_code=mode.reason_code.value,
+                                    reason_detail=mode.reason_detail)
+        return Routed(rejected, Route.REJECTED)
+    submitted = order.transition(OrderStatus.PENDING_SUBMIT, at, effective_mode=mode.effective_mode,
+                                 reason_code=mode.reason_code.value)
+    return Routed(submitted, Route.VENUE if mode.effective_mode is ExecutionMode.LIVE else Route.SIMULATE)
+
+
+@dataclass(frozen=True)
+class Execution:
+    order: Order
+    fills: tuple[Fill, ...] = field(default=())
+
+
+def simulate(order: Order, instrument: Instrument, quote: Quote | None, model: FillModel,
+             at: UtcDatetime) -> Execution:
+    """Execute a paper or shadow order against the quote: fill at the touch, or rest (open) until one crosses."""
+    if order.effective_mode is None or order.effective_mode is ExecutionMode.LIVE:
+        raise ValueError(f"order {order.order_id} is not a simulated order (mode {order.effective_mode})")
+    fill = model.match(order, instrument, quote, order.effective_mode, at) if quote else None
+    if fill is None:
+        if order.status is OrderStatus.OPEN:
+            return Execution(order)
+        code = ReasonCode.NO_QUOTE_RESTING if quote is None else ReasonCode.NOT_MARKETABLE_RESTING
+        return Execution(order.transition(OrderStatus.OPEN, at, venue_response={
+            "simulated": True, "resting": True, "reason": code.value, "quote_seq": quote.seq if quote else None}))
+    assert quote is not None
+    filled = order.with_fill(fill.quantity, fill.price, at)
+    return Execution(filled.model_copy(update={"venue_response": {
+        "simulated": True, "venue": fill.venue, "venue_trade_id": fill.venue_trade_id,
+        "fill_price": str(fill.price), "fill_quantity": str(fill.quantity), "fee": str(fill.fee),
+        "quote_seq": quote.seq, "bid": str(quote.bid), "ask": str(quote.ask)}}), (fill,))
