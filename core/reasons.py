@@ -25,6 +25,18 @@ class ReasonCode(StrEnum):
     NO_MARKET_PRICE = "NO_MARKET_PRICE"
     MAX_ORDER_NOTIONAL_EXCEEDED = "MAX_ORDER_NOTIONAL_EXCEEDED"
     MAX_POSITION_EXCEEDED = "MAX_POSITION_EXCEEDED"
+    STALE_QUOTE = "STALE_QUOTE"
+    PRICE_OUTSIDE_BAND = "PRICE_OUTSIDE_BAND"
+    EQUITY_UNKNOWN = "EQUITY_UNKNOWN"
+    CONCENTRATION_EXCEEDED = "CONCENTRATION_EXCEEDED"
+    ASSET_CLASS_CAP_EXCEEDED = "ASSET_CLASS_CAP_EXCEEDED"
+    MAX_LEVERAGE_EXCEEDED = "MAX_LEVERAGE_EXCEEDED"
+    ORDER_RATE_EXCEEDED = "ORDER_RATE_EXCEEDED"
+    # trading state: kill switches and drawdown
+    KILL_SWITCH_HALTED = "KILL_SWITCH_HALTED"
+    REDUCE_ONLY = "REDUCE_ONLY"
+    # integrity of the order flow
+    UNSEALED_DECISION = "UNSEALED_DECISION"
     # execution mode and the live gate
     MODE_ACCOUNT_MISMATCH = "MODE_ACCOUNT_MISMATCH"
     LIVE_NOT_ENABLED = "LIVE_NOT_ENABLED"
@@ -52,6 +64,16 @@ REASON_DOCS: dict[ReasonCode, str] = {
     ReasonCode.NO_MARKET_PRICE: "No quote is known for the instrument, so notional cannot be bounded.",
     ReasonCode.MAX_ORDER_NOTIONAL_EXCEEDED: "quantity x price x multiplier is above the policy's max_order_notional.",
     ReasonCode.MAX_POSITION_EXCEEDED: "The position after the order would be above max_position_quantity.",
+    ReasonCode.STALE_QUOTE: "The latest quote is older than the policy's max_quote_age_s.",
+    ReasonCode.PRICE_OUTSIDE_BAND: "The limit price is further from the mid than price_band_bps (fat-finger guard).",
+    ReasonCode.EQUITY_UNKNOWN: "The account's equity could not be marked, so exposure limits cannot be checked.",
+    ReasonCode.CONCENTRATION_EXCEEDED: "One instrument's position would exceed max_concentration of equity.",
+    ReasonCode.ASSET_CLASS_CAP_EXCEEDED: "Gross exposure in the asset class would exceed its cap.",
+    ReasonCode.MAX_LEVERAGE_EXCEEDED: "Gross exposure over equity would exceed max_gross_leverage.",
+    ReasonCode.ORDER_RATE_EXCEEDED: "The account sent max_orders_per_window orders within order_rate_window_s.",
+    ReasonCode.KILL_SWITCH_HALTED: "A kill switch covering the order (global, venue, strategy or user) is halted.",
+    ReasonCode.REDUCE_ONLY: "The account or a covering kill switch is reduce-only and the order would not reduce.",
+    ReasonCode.UNSEALED_DECISION: "An approval without the risk gate's valid seal: forged or corrupted; refused.",
     ReasonCode.MODE_ACCOUNT_MISMATCH: "The requested mode is not the account's mode; ledgers never mix modes.",
     ReasonCode.LIVE_NOT_ENABLED: "live_enabled is not true for this user and connector.",
     ReasonCode.NO_RISK_POLICY: "No risk policy is loaded for the account.",

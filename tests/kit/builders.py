@@ -11,7 +11,7 @@ from core.accounts import Account, Owner
 from core.instruments import AssetClass, Instrument, Venue
 from core.market import Quote
 from core.orders import IntentSource, OrderIntent
-from core.risk import RiskPolicy
+from core.risk import RiskContext, RiskPolicy
 from core.types import ExecutionMode, OrderType, Side
 
 T0 = datetime(2026, 1, 5, 14, 30, tzinfo=UTC)
@@ -58,3 +58,10 @@ def intent(quantity: str = "1", side: Side = Side.BUY, key: str | None = None,
 def policy(max_notional: str = "1000000", max_position: str = "1000") -> RiskPolicy:
     return RiskPolicy(policy_id="test", version=1, max_order_notional=Decimal(max_notional),
                       max_position_quantity=Decimal(max_position))
+
+
+def risk_context(position: str = "0", with_quote: bool = True, **overrides: Any) -> RiskContext:
+    """A context in which a small BTC order passes: a quote, a flat position, equity of 100,000."""
+    fields: dict[str, Any] = {"instrument": btc(), "position_quantity": Decimal(position),
+                              "quote": quote() if with_quote else None, "equity": Decimal(100_000)}
+    return RiskContext(**{**fields, **overrides})

@@ -4,9 +4,9 @@ import ast
 from pathlib import Path
 
 CORE = Path(__file__).resolve().parents[2] / "core"
-ALLOWED_TOP_LEVEL = {"__future__", "abc", "collections", "dataclasses", "datetime", "decimal", "enum", "functools",
-                     "hashlib", "itertools", "math", "operator", "random", "statistics", "typing", "bisect", "heapq",
-                     "pydantic", "core"}
+ALLOWED_TOP_LEVEL = {"__future__", "abc", "bisect", "collections", "dataclasses", "datetime", "decimal", "enum",
+                     "functools", "hashlib", "heapq", "hmac", "itertools", "json", "math", "operator", "random",
+                     "statistics", "tomllib", "typing", "pydantic", "core"}
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -4,25 +4,22 @@ from core.execution import Duplicate, Route, accept, route, simulate
 from core.fill_model import FillModel
 from core.orders import OrderStatus
 from core.reasons import ReasonCode
-from core.risk import RiskContext, evaluate
+from core.risk import evaluate
 from core.types import ExecutionMode
-from tests.kit.builders import T0, account, btc, intent, policy, quote
+from tests.kit.builders import T0, account, btc, intent, policy, quote, risk_context
 
 
 def test_accept_creates_a_new_order_and_refuses_a_second_for_the_same_key() -> None:
-    decision = evaluate(intent(key="k"), RiskContext(instrument=btc(), position_quantity=Decimal(0),
-                                                     quote=quote()), policy(), T0)
+    decision = evaluate(intent(key="k"), risk_context(), policy(), T0)
     order = accept(decision, None, T0)
     assert not isinstance(order, Duplicate) and order.status is OrderStatus.NEW
     assert accept(decision, order, T0) is Duplicate.SAME_BODY
-    other = evaluate(intent(key="k", quantity="2"), RiskContext(instrument=btc(), position_quantity=Decimal(0),
-                                                                quote=quote()), policy(), T0)
+    other = evaluate(intent(key="k", quantity="2"), risk_context(), policy(), T0)
     assert accept(other, order, T0) is Duplicate.OTHER_BODY
 
 
 def test_a_denied_decision_becomes_a_rejected_order_with_the_reason() -> None:
-    decision = evaluate(intent(quantity="1000"), RiskContext(instrument=btc(), position_quantity=Decimal(0),
-                                                             quote=quote()), policy(max_notional="10"), T0)
+    decision = evaluate(intent(quantity="1000"), risk_context(), policy(max_notional="10"), T0)
     order = accept(decision, None, T0)
     assert not isinstance(order, Duplicate)
     assert (order.status, order.reason_code) == (OrderStatus.REJECTED, "MAX_ORDER_NOTIONAL_EXCEEDED")
@@ -30,8 +27,7 @@ def test_a_denied_decision_becomes_a_rejected_order_with_the_reason() -> None:
 
 
 def test_paper_order_is_routed_to_the_simulator_and_filled_at_the_touch() -> None:
-    decision = evaluate(intent(quantity="1"), RiskContext(instrument=btc(), position_quantity=Decimal(0),
-                                                          quote=quote()), policy(), T0)
+    decision = evaluate(intent(quantity="1"), risk_context(), policy(), T0)
     order = accept(decision, None, T0)
     assert not isinstance(order, Duplicate)
     routed = route(order, account(), None, T0)
@@ -45,7 +41,7 @@ def test_paper_order_is_routed_to_the_simulator_and_filled_at_the_touch() -> Non
 
 def test_live_request_on_a_paper_account_is_rejected_with_its_reason() -> None:
     decision = evaluate(intent(mode=ExecutionMode.LIVE, acct=account(ExecutionMode.PAPER)),
-                        RiskContext(instrument=btc(), position_quantity=Decimal(0), quote=quote()), policy(), T0)
+                        risk_context(), policy(), T0)
     order = accept(decision, None, T0)
     assert not isinstance(order, Duplicate)
     routed = route(order, account(ExecutionMode.PAPER), None, T0)
@@ -56,7 +52,7 @@ def test_live_request_on_a_paper_account_is_rejected_with_its_reason() -> None:
 def test_live_account_without_gate_never_reaches_the_venue_route() -> None:
     live = account(ExecutionMode.LIVE)
     decision = evaluate(intent(mode=ExecutionMode.LIVE, acct=live),
-                        RiskContext(instrument=btc(), position_quantity=Decimal(0), quote=quote()), policy(), T0)
+                        risk_context(), policy(), T0)
     order = accept(decision, None, T0)
     assert not isinstance(order, Duplicate)
     routed = route(order, live, None, T0)
@@ -64,8 +60,7 @@ def test_live_account_without_gate_never_reaches_the_venue_route() -> None:
 
 
 def test_unmarketable_limit_rests_open_until_a_quote_crosses() -> None:
-    decision = evaluate(intent(limit_price="99.00"), RiskContext(instrument=btc(), position_quantity=Decimal(0),
-                                                                 quote=quote()), policy(), T0)
+    decision = evaluate(intent(limit_price="99.00"), risk_context(), policy(), T0)
     order = accept(decision, None, T0)
     assert not isinstance(order, Duplicate)
     resting = simulate(route(order, account(), None, T0).order, btc(), quote(ask="100.10"), FillModel(), T0)
