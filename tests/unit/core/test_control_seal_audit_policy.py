@@ -6,7 +6,7 @@ from core.accounts import Account, Owner
 from core.audit import AuditAction, AuditEntry, AuditEvent, chain, verify_chain
 from core.control import KillSwitch, KillSwitchScope, TradingState, trading_state_for
 from core.policy import PolicyError, parse_policy_document
-from core.risk import evaluate
+from core.risk import RiskDecision, evaluate
 from core.seal import is_sealed, seal
 from core.types import ExecutionMode
 from tests.kit.builders import T0, intent, policy, risk_context
