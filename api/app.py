@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from psycopg import AsyncConnection
 from psycopg.rows import DictRow, dict_row
 from psycopg_pool import AsyncConnectionPool
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from api.deps import Resources
 from api.errors import exception_handlers
@@ -20,12 +20,14 @@ from api.read_model import Pool
 from api.routes import api_router
 from core.clock import Clock, WallClock
 from tradestream.config import Settings
-from tradestream.logging import configure_logging
 
 POOL_MAX_SIZE = 10
 POOL_TIMEOUT_S = 2.0
 """How long a request waits for a Postgres connection before answering 503."""
 REDIS_TIMEOUT_S = 1.0
+REDIS_MAX_CONNECTIONS = 50
+REDIS_POOL_TIMEOUT_S = 2.0
+"""Requests beyond REDIS_MAX_CONNECTIONS wait this long for a connection before answering 503."""
 
 
 def _pool(settings: Settings) -> Pool:
@@ -36,6 +38,12 @@ def _pool(settings: Settings) -> Pool:
     )
 
 
+def _redis(settings: Settings) -> Redis:
+    return Redis.from_pool(BlockingConnectionPool.from_url(
+        settings.redis, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_POOL_TIMEOUT_S, decode_responses=True,
+        socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S))
+
+
 def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -43,8 +51,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             pool = _pool(settings)
             await pool.open(wait=False)  # a Postgres that is down makes requests 503, not the start fail
             stack.push_async_callback(pool.close)
-            redis = Redis.from_url(settings.redis, decode_responses=True, socket_timeout=REDIS_TIMEOUT_S,
-                                   socket_connect_timeout=REDIS_TIMEOUT_S)
+            redis = _redis(settings)
             stack.push_async_callback(redis.aclose)
             producer = IntentProducer(settings)
             await producer.start()
@@ -62,6 +69,5 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
 
 def serve(settings: Settings) -> None:
-    """Run the API with uvicorn on settings.api_host:api_port until interrupted."""
-    configure_logging(settings.log_level, service="api")
+    """Run the API with uvicorn on settings.api_host:api_port until interrupted (logging configured by the caller)."""
     uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None)

@@ -6,7 +6,8 @@ claimed with one atomic Redis command, `SET <idem key> <fingerprint> NX GET EX 2
 intent, so any number of simultaneous submissions with one key produce one intent. A later request with the
 same fingerprint gets the existing order (or 202 while the pipeline is still on it); with another fingerprint it
 is refused with IDEMPOTENCY_CONFLICT. An order that outlived its 24 h claim is found in Postgres and answered
-the same way. If producing fails, the claim is released so that a retry can produce the intent.
+the same way. If anything fails between the claim and the broker's acknowledgement, the claim is released so
+that a retry (with the same key) can produce the intent.
 
 The API approves nothing: the intent goes through the same risk gate as a strategy's.
 """
@@ -22,7 +23,7 @@ from typing import cast
 from redis.asyncio import Redis
 
 from api import read_model
-from api.errors import ApiError, ErrorCode
+from api.errors import DEPENDENCY_ERRORS, ApiError, ErrorCode
 from api.producer import IntentProducer
 from api.read_model import Pool
 from api.schemas.orders import OrderCreate, OrderPublic
@@ -92,11 +93,18 @@ class OrderIntake:
                                                         ex=CLAIM_TTL_S))
         if first is not None:
             return self._repeat(intent, first, await read_model.get_order(self._pool, intent.order_id))
-        existing = await read_model.get_order(self._pool, intent.order_id)
-        if existing is not None:  # submitted before the claim's lifetime: the order holds the fingerprint
+        try:
+            existing = await read_model.get_order(self._pool, intent.order_id)
+            if existing is None:
+                await self._produce(intent)
+        except BaseException:
+            # Nothing was produced, or it is unknown whether it was: free the key so that a retry can produce.
+            # (Should the first attempt have reached the broker after all, the OMS dedups by the order id.)
+            await self._redis.eval(_RELEASE_CLAIM, 1, claim, intent.fingerprint)
+            raise
+        if existing is not None:  # submitted longer ago than a claim lives: the order holds the fingerprint
             await self._redis.set(claim, existing.intent_fingerprint, xx=True, keepttl=True)
             return self._repeat(intent, existing.intent_fingerprint, existing)
-        await self._produce(intent, claim)
         order = await self._wait_for_order(intent.order_id)
         return Submission(Outcome.CREATED if order else Outcome.ACCEPTED, intent.order_id, order, intent.trace_id)
 
@@ -110,20 +118,22 @@ class OrderIntake:
         log.info("repeated submission; no intent produced", first_trace_id=order.trace_id if order else None)
         return Submission(Outcome.EXISTING if order else Outcome.PENDING, intent.order_id, order, None)
 
-    async def _produce(self, intent: OrderIntent, claim: str) -> None:
+    async def _produce(self, intent: OrderIntent) -> None:
         topic = topic_name(ORDER_INTENTS, self._settings.topic_prefix)
-        try:
-            await self._producer.send(topic, intent.account_id, encode(intent),
-                                      headers(intent.trace_id, ORDER_INTENTS.record))
-        except BaseException:
-            await self._redis.eval(_RELEASE_CLAIM, 1, claim, intent.fingerprint)
-            raise
+        await self._producer.send(topic, intent.account_id, encode(intent),
+                                  headers(intent.trace_id, ORDER_INTENTS.record))
         log.info("order intent produced", topic=topic)
 
     async def _wait_for_order(self, order_id: str) -> OrderPublic | None:
+        """The order once the read model has it; None after ORDER_WAIT_S or if Postgres does not answer (the
+        intent is produced either way, so the answer is then 202)."""
         deadline = asyncio.get_running_loop().time() + ORDER_WAIT_S
         while True:
-            order = await read_model.get_order(self._pool, order_id)
+            try:
+                order = await read_model.get_order(self._pool, order_id)
+            except DEPENDENCY_ERRORS as exc:
+                log.warning("read model unavailable while waiting for the order", error=f"{type(exc).__name__}: {exc}")
+                return None
             if order is not None or asyncio.get_running_loop().time() >= deadline:
                 return order
             await asyncio.sleep(ORDER_POLL_S)

@@ -7,7 +7,6 @@ on first use once the broker answers.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -24,10 +23,10 @@ class IntentProducer:
     def __init__(self, settings: Settings) -> None:
         self._bootstrap = settings.bootstrap_servers
         self._client_id = f"{settings.app_id}-api"
-        self._producer: Any = None
+        self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
 
-    async def _started(self) -> Any:
+    async def _started(self) -> AIOKafkaProducer:
         """The running producer, started now if it is not yet; a broker that does not answer raises KafkaError."""
         async with self._lock:
             if self._producer is None:
