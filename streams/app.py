@@ -11,10 +11,14 @@ from streams.topics import TopicSpec, topic_name
 from tradestream.config import Settings
 
 
+def faust_app_id(settings: Settings) -> str:
+    """Faust names its consumer group and internal topics (changelogs) after this."""
+    return f"{settings.topic_prefix}{settings.app_id}".replace(".", "-")
+
+
 def create_app(settings: Settings) -> faust.App:
-    app_id = f"{settings.topic_prefix}{settings.app_id}".replace(".", "-")
     return faust.App(
-        app_id,
+        faust_app_id(settings),
         broker=f"kafka://{settings.bootstrap_servers}",
         store="memory://",  # tables are rebuilt from their changelog topics on start
         key_serializer="raw",
