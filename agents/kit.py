@@ -11,18 +11,21 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 from pydantic import BaseModel
 
+from agents.control_view import ControlView
 from connectors.simulated.market import default_catalog
 from core.accounts import Account
 from core.instruments import InstrumentCatalog
 from core.market import Quote
 from streams.app import create_app, faust_topic
 from streams.codecs import model_codec
+from streams.control import ControlPlane
 from streams.kafka import headers
 from streams.records import TRACE_HEADER, DeadLetter, RecordError, encode
 from streams.shared_state import latest_quotes_key
 from streams.topics import (
     DEAD_LETTER,
     MD_QUOTES,
+    ORDER_COMMANDS,
     ORDER_DECISIONS,
     ORDER_EVENTS,
     ORDER_INTENTS,
@@ -32,6 +35,7 @@ from streams.topics import (
 )
 from tradestream.config import Settings
 from tradestream.logging import get_logger
+from tradestream.secrets import risk_seal_key
 
 log = get_logger(__name__)
 
@@ -46,8 +50,19 @@ class AgentKit:
         self.accounts: dict[str, Account] = {a.account_id: a for a in settings.accounts}
         self.redis = aioredis.Redis.from_url(settings.redis)
         self._quotes_key = latest_quotes_key(settings)
+        self.control = ControlView(settings, self.redis)
+        self.seal_key = risk_seal_key(settings)
+        self._control_plane: ControlPlane | None = None
         self.topics = {spec.name: faust_topic(self.app, spec, settings) for spec in
-                       (MD_QUOTES, ORDER_INTENTS, ORDER_DECISIONS, ORDER_EVENTS, POSITIONS, PNL, DEAD_LETTER)}
+                       (MD_QUOTES, ORDER_INTENTS, ORDER_DECISIONS, ORDER_EVENTS, ORDER_COMMANDS, POSITIONS, PNL,
+                        DEAD_LETTER)}
+
+    @property
+    def control_plane(self) -> ControlPlane:
+        """Synchronous writer for the rare control changes the worker makes; call it through asyncio.to_thread."""
+        if self._control_plane is None:
+            self._control_plane = ControlPlane(self.settings)
+        return self._control_plane
 
     def topic(self, spec: TopicSpec) -> Any:
         return self.topics[spec.name]
@@ -76,6 +91,19 @@ class AgentKit:
             except Exception as exc:
                 log.exception("record.processing_failed", consumer=consumer, trace_id=trace_of(event))
                 await self.dead_letter(event, f"processing failed: {type(exc).__name__}: {exc}", consumer)
+
+    def timer(self, interval: float, name: str) -> Callable[[Callable[[], Awaitable[None]]], Any]:
+        """A Faust timer whose failures are logged and survived: Faust stops the whole app when a timer raises."""
+        def register(body: Callable[[], Awaitable[None]]) -> Any:
+            async def guarded() -> None:
+                try:
+                    await body()
+                except Exception:
+                    log.exception("timer.failed", timer=name)
+
+            guarded.__name__ = guarded.__qualname__ = name
+            return self.app.timer(interval=interval, name=name)(guarded)
+        return register
 
     async def decode(self, event: Any, parse: Callable[[bytes | None], R], consumer: str) -> R | None:
         """Parse the event's value, or dead-letter it with the reason and return None (processing goes on)."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from agents.kit import AgentKit
 from core.ledger import Ledger
+from core.risk import drawdown_state
 from streams.records import FillReported, OrderUpdated, PositionUpdated, decode_order_event
 from streams.topics import ORDER_EVENTS, PNL, POSITIONS
 from tradestream.logging import get_logger, traced
@@ -45,10 +48,30 @@ def register(kit: AgentKit, ledgers: Any, seen_fills: Any) -> None:
     async def portfolio(stream: Any) -> None:
         await kit.consume(stream, decode_order_event, "portfolio", on_order_event)
 
-    @kit.app.timer(interval=kit.settings.pnl_interval_s, name="pnl_marks")
+    async def start_of_day_equity(account_id: str, equity: Decimal, now: datetime) -> Decimal:
+        """The first equity seen on this UTC day, kept in Redis so every worker and restart agrees."""
+        key = f"{kit.settings.topic_prefix}sod_equity:{account_id}:{now.date().isoformat()}"
+        await kit.redis.set(key, str(equity), nx=True, ex=3 * 24 * 3600)
+        stored = await kit.redis.get(key)
+        if stored is None:
+            return equity
+        return Decimal(stored.decode() if isinstance(stored, bytes) else stored)
+
+    @kit.timer(kit.settings.pnl_interval_s, "pnl_marks")
     async def mark_to_market() -> None:
         marks = {iid: q.mid for iid, q in (await kit.latest_quotes()).items()}
         now = datetime.now(UTC)
         for account_id, ledger in list(ledgers.items()):
-            if ledger is not None:
-                await kit.send(PNL, account_id, ledger.snapshot(marks, now), None)
+            if ledger is None:
+                continue
+            snapshot = ledger.snapshot(marks, now)
+            await kit.send(PNL, account_id, snapshot, None)
+            account = kit.accounts.get(account_id)
+            if account is None or snapshot.unmarked_instruments:
+                continue  # equity is not known for sure: never act on a guess
+            policy = (await kit.control.read(account, [], "")).policy
+            if policy is None:
+                continue
+            sod = await start_of_day_equity(account_id, snapshot.equity, now)
+            state, reason = drawdown_state(sod, snapshot.equity, policy)
+            await asyncio.to_thread(kit.control_plane.set_trading_state, account_id, state, reason, "risk:drawdown")

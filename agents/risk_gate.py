@@ -1,4 +1,5 @@
-"""Risk gate: the only writer of orders.decisions. Every intent, from a strategy or the API, passes here."""
+"""Risk gate: the only writer of orders.decisions. Every intent, from a strategy or the API, passes here, and
+every decision leaves sealed so the OMS can tell it from a forgery."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from functools import partial
 from typing import Any
 
 from agents.kit import AgentKit
+from core.exposure import measure
 from core.ledger import Ledger
 from core.orders import OrderIntent
 from core.reasons import ReasonCode
-from core.risk import Denial, RiskContext, deny, evaluate
+from core.risk import Denial, OrderRateWindow, RiskContext, RiskDecision, deny, evaluate
+from core.seal import seal
 from core.types import ZERO
 from streams.records import decode
 from streams.topics import ORDER_DECISIONS, ORDER_INTENTS
@@ -20,20 +23,37 @@ log = get_logger(__name__)
 
 
 def register(kit: AgentKit, ledgers: Any) -> None:
-    policy = kit.settings.risk
+    rate_window = OrderRateWindow()
+
+    async def decide(intent: OrderIntent, now: datetime) -> RiskDecision:
+        account = kit.accounts.get(intent.account_id)
+        if account is None:
+            return deny(intent, Denial(code=ReasonCode.UNKNOWN_ACCOUNT, detail=f"account={intent.account_id}"),
+                        None, now)
+        instrument = kit.catalog.get(intent.instrument_id)
+        ledger: Ledger = ledgers.get(intent.account_id) or Ledger.open(account)
+        held = [i for i, p in ledger.positions.items() if p.quantity != 0]
+        venue = instrument.venue.value if instrument else "unknown"
+        view = await kit.control.read(account, [intent.instrument_id, *held], venue)
+        if view.policy is None:
+            return deny(intent, Denial(code=ReasonCode.NO_RISK_POLICY, detail=f"account={account.account_id}"),
+                        None, now)
+        exposure = measure(ledger, {i: q.mid for i, q in view.quotes.items()}, kit.catalog)
+        state, state_reason = view.trading_state(venue, intent.strategy_id, account.owner.user_id)
+        ctx = RiskContext.model_construct(
+            instrument=instrument, position_quantity=ledger.quantity(intent.instrument_id),
+            quote=view.quotes.get(intent.instrument_id), equity=exposure.equity, gross_exposure=exposure.gross,
+            asset_class_exposure=exposure.by_asset_class, trading_state=state, trading_state_reason=state_reason,
+            orders_in_window=rate_window.count(account.account_id, now, view.policy.order_rate_window_s),
+        ) if instrument else RiskContext(instrument=None, position_quantity=ZERO, quote=None)
+        decision = evaluate(intent, ctx, view.policy, now)
+        if decision.approved:
+            rate_window.record(account.account_id, now)
+        return decision
 
     async def on_intent(intent: OrderIntent, event: Any) -> None:
         with traced(intent.trace_id, order_id=intent.order_id, account_id=intent.account_id):
-            now = datetime.now(UTC)
-            if intent.account_id not in kit.accounts:
-                decision = deny(intent, Denial(code=ReasonCode.UNKNOWN_ACCOUNT, detail=f"account={intent.account_id}"),
-                                policy, now)
-            else:
-                ledger: Ledger | None = ledgers.get(intent.account_id)
-                ctx = RiskContext(instrument=kit.catalog.get(intent.instrument_id),
-                                  position_quantity=ledger.quantity(intent.instrument_id) if ledger else ZERO,
-                                  quote=await kit.latest_quote(intent.instrument_id))
-                decision = evaluate(intent, ctx, policy, now)
+            decision = seal(await decide(intent, datetime.now(UTC)), kit.seal_key)
             log.info("risk.decided", approved=decision.approved, reason_code=decision.reason_code.value,
                      reason_detail=decision.reason_detail)
             await kit.send(ORDER_DECISIONS, intent.account_id, decision, intent.trace_id)

@@ -11,6 +11,7 @@ import faust
 from agents import oms, portfolio, risk_gate, strategy_runner
 from agents.execution import ExecutionRouter
 from agents.kit import AgentKit
+from agents.oms import OpenOrders
 from core.fill_model import FillModel
 from core.ledger import Ledger
 from core.orders import Order
@@ -24,14 +25,15 @@ def build_worker(settings: Settings) -> faust.App:
     kit = AgentKit(settings)
     ledgers = kit.table("ledgers", Ledger)
     orders = kit.table("orders", Order)
+    open_orders = kit.table("open_orders", OpenOrders)
     seen_fills = kit.table("seen_fills", None)
     strategy_runner.register(kit)
     risk_gate.register(kit, ledgers)
-    oms.register(kit, orders, ExecutionRouter(kit, FillModel()))
+    oms.register(kit, orders, open_orders, ExecutionRouter(kit, FillModel()))
     portfolio.register(kit, ledgers, seen_fills)
     beat_key = heartbeat_key(settings, "worker:stream")
 
-    @kit.app.timer(interval=2.0, name="heartbeat")
+    @kit.timer(2.0, "heartbeat")
     async def heartbeat() -> None:
         payload = {"pid": os.getpid(), "at": datetime.now(UTC).isoformat(),
                    "assigned_partitions": len(kit.app.assignor.assigned_actives())}

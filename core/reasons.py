@@ -49,6 +49,8 @@ class ReasonCode(StrEnum):
     NOT_MARKETABLE_RESTING = "NOT_MARKETABLE_RESTING"
     NO_QUOTE_RESTING = "NO_QUOTE_RESTING"
     FILLED_AT_TOUCH = "FILLED_AT_TOUCH"
+    CANCELLED_BY_USER = "CANCELLED_BY_USER"
+    CANCELLED_BY_KILL_SWITCH = "CANCELLED_BY_KILL_SWITCH"
 
 
 REASON_DOCS: dict[ReasonCode, str] = {
@@ -83,5 +85,7 @@ REASON_DOCS: dict[ReasonCode, str] = {
     ReasonCode.IDEMPOTENCY_CONFLICT: "The idempotency key was used before with a different order body.",
     ReasonCode.NOT_MARKETABLE_RESTING: "A limit order that does not cross rests until the market reaches it.",
     ReasonCode.NO_QUOTE_RESTING: "No quote is known yet; the simulator fills the order when one arrives.",
+    ReasonCode.CANCELLED_BY_USER: "Cancelled on request (API or operator).",
+    ReasonCode.CANCELLED_BY_KILL_SWITCH: "Cancelled because a kill switch covering it was halted.",
     ReasonCode.FILLED_AT_TOUCH: "The simulator filled the order at the opposite touch.",
 }

@@ -12,6 +12,8 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
+from core.audit import AuditEvent
+from core.commands import CancelOrder, CancelScope, MatchResting, OrderCommand
 from core.control import KillSwitch, LiveEnabled
 from core.fills import Fill
 from core.ledger import PnlSnapshot, Position
@@ -50,6 +52,9 @@ class PositionUpdated(Frozen):
     mode: str
     position: Position
     ts: UtcDatetime
+
+
+ORDER_COMMAND: TypeAdapter[CancelOrder | CancelScope | MatchResting] = TypeAdapter(OrderCommand)
 
 
 class DeadLetter(Frozen):
@@ -97,6 +102,15 @@ def decode_order_event(raw: bytes | None) -> OrderUpdated | FillReported:
         raise RecordError(_describe(exc)) from None
 
 
+def decode_order_command(raw: bytes | None) -> CancelOrder | CancelScope | MatchResting:
+    if raw is None:
+        raise RecordError("empty message value")
+    try:
+        return ORDER_COMMAND.validate_json(raw)
+    except ValidationError as exc:
+        raise RecordError(_describe(exc)) from None
+
+
 def _describe(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors()[:5]:
@@ -106,7 +120,27 @@ def _describe(exc: ValidationError) -> str:
 
 
 __all__ = [
-    "RECORD_HEADER", "TRACE_HEADER", "DeadLetter", "Fill", "FillReported", "KillSwitch", "LiveEnabled", "Order",
-    "OrderIntent", "OrderUpdated", "PnlSnapshot", "PositionUpdated", "Quote", "RecordError", "RiskDecision",
-    "decode", "decode_order_event", "encode",
+    "RECORD_HEADER",
+    "TRACE_HEADER",
+    "AuditEvent",
+    "CancelOrder",
+    "CancelScope",
+    "DeadLetter",
+    "Fill",
+    "FillReported",
+    "KillSwitch",
+    "LiveEnabled",
+    "MatchResting",
+    "Order",
+    "OrderIntent",
+    "OrderUpdated",
+    "PnlSnapshot",
+    "PositionUpdated",
+    "Quote",
+    "RecordError",
+    "RiskDecision",
+    "decode",
+    "decode_order_command",
+    "decode_order_event",
+    "encode",
 ]

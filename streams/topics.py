@@ -49,17 +49,24 @@ ORDER_DECISIONS = TopicSpec("orders.decisions", Key.ACCOUNT, "RiskDecision",
                             "The risk gate's approval or denial of each intent; only the risk gate writes here.")
 ORDER_EVENTS = TopicSpec("orders.events", Key.ACCOUNT, "OrderUpdated | FillReported",
                          "Order state changes and fills, from the OMS and execution router.")
+ORDER_COMMANDS = TopicSpec("orders.commands", Key.ACCOUNT, "CancelOrder | CancelScope | MatchResting",
+                           "Requests to the OMS: cancel an order, cancel a halted scope, match resting orders.")
 POSITIONS = TopicSpec("portfolio.positions", Key.ACCOUNT, "PositionUpdated", "Positions after each fill.")
 PNL = TopicSpec("portfolio.pnl", Key.ACCOUNT, "PnlSnapshot", "Account PnL snapshots, after fills and on a timer.")
 KILL_SWITCH = TopicSpec("control.kill_switch", Key.CONTROL, "KillSwitch",
                         "Kill-switch state per scope and target.", compacted=True, single_partition=True)
 LIVE_ENABLED = TopicSpec("control.live_enabled", Key.CONTROL, "LiveEnabled",
                          "live_enabled per user and connector.", compacted=True, single_partition=True)
+RISK_POLICY = TopicSpec("control.risk_policy", Key.CONTROL, "PolicyBook",
+                        "The risk policy book in force (key `book`).", compacted=True, single_partition=True)
+AUDIT = TopicSpec("audit.events", Key.CONTROL, "AuditEvent",
+                  "Config, policy, kill-switch, live_enabled, mode and integrity events; chained by the audit sink.",
+                  retention_ms=-1, single_partition=True)
 DEAD_LETTER = TopicSpec("deadletter", Key.SOURCE_TOPIC, "DeadLetter",
                         "Messages that failed to decode or validate, with the reason; kept for inspection.")
 
-ALL_TOPICS: tuple[TopicSpec, ...] = (MD_QUOTES, ORDER_INTENTS, ORDER_DECISIONS, ORDER_EVENTS, POSITIONS, PNL,
-                                     KILL_SWITCH, LIVE_ENABLED, DEAD_LETTER)
+ALL_TOPICS: tuple[TopicSpec, ...] = (MD_QUOTES, ORDER_INTENTS, ORDER_DECISIONS, ORDER_EVENTS, ORDER_COMMANDS,
+                                     POSITIONS, PNL, KILL_SWITCH, LIVE_ENABLED, RISK_POLICY, AUDIT, DEAD_LETTER)
 
 
 def topic_name(spec: TopicSpec, prefix: str) -> str:

@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     """Overrides 127.0.0.1:kafka_port, e.g. for an existing cluster."""
     postgres_dsn: SecretStr | None = None
     redis_url: SecretStr | None = None
+    risk_seal_key: SecretStr | None = None
+    """Key of the risk gate's decision seals; default: a 0600 file in the state dir, made on first use."""
+    risk_policy_file: Path | None = None
+    """TOML policy book (`[[policies]]`), reloaded when it changes; without one, `risk` is the default policy."""
 
     app_id: str = Field(default="tradestream", pattern=r"^[a-z][a-z0-9_\-]{0,63}$")
     topic_prefix: str = Field(default="", pattern=r"^([a-z0-9_\-]{1,40}\.)?$")
