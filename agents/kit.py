@@ -92,7 +92,8 @@ class AgentKit:
                 log.exception("record.processing_failed", consumer=consumer, trace_id=trace_of(event))
                 await self.dead_letter(event, f"processing failed: {type(exc).__name__}: {exc}", consumer)
 
-    def timer(self, interval: float, name: str) -> Callable[[Callable[[], Awaitable[None]]], Any]:
+    def timer(self, interval: float, name: str,
+              on_leader: bool = False) -> Callable[[Callable[[], Awaitable[None]]], Any]:
         """A Faust timer whose failures are logged and survived: Faust stops the whole app when a timer raises."""
         def register(body: Callable[[], Awaitable[None]]) -> Any:
             async def guarded() -> None:
@@ -102,7 +103,7 @@ class AgentKit:
                     log.exception("timer.failed", timer=name)
 
             guarded.__name__ = guarded.__qualname__ = name
-            return self.app.timer(interval=interval, name=name)(guarded)
+            return self.app.timer(interval=interval, name=name, on_leader=on_leader)(guarded)
         return register
 
     async def decode(self, event: Any, parse: Callable[[bytes | None], R], consumer: str) -> R | None:

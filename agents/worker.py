@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import faust
 
-from agents import oms, portfolio, risk_gate, strategy_runner
+from agents import oms, policy_watch, portfolio, risk_gate, strategy_runner
 from agents.execution import ExecutionRouter
 from agents.kit import AgentKit
 from agents.oms import OpenOrders
@@ -31,6 +31,8 @@ def build_worker(settings: Settings) -> faust.App:
     risk_gate.register(kit, ledgers)
     oms.register(kit, orders, open_orders, ExecutionRouter(kit, FillModel()))
     portfolio.register(kit, ledgers, seen_fills)
+    if settings.risk_policy_file is not None:
+        policy_watch.register(kit, settings.risk_policy_file)
     beat_key = heartbeat_key(settings, "worker:stream")
 
     @kit.timer(2.0, "heartbeat")
@@ -44,6 +46,8 @@ def build_worker(settings: Settings) -> faust.App:
 
 def run_worker(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM. Faust's worker handles signals and a clean shutdown."""
+    if settings.risk_policy_file is not None:
+        policy_watch.load_policy_file(settings.risk_policy_file)  # an invalid file stops start-up, named
     ensure_topics(settings)  # idempotent; Faust would otherwise wait on topics that do not exist
     app = build_worker(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), redirect_stdouts=False, quiet=True,

@@ -38,9 +38,14 @@ def run(duration: Annotated[float | None, typer.Option(help="Stop after this man
 @app.command()
 def worker() -> None:
     """Run the stream worker (Faust agents)."""
+    from core.policy import PolicyError
     from tradestream.processes import run_worker_process
 
-    run_worker_process(_settings("worker"))
+    try:
+        run_worker_process(_settings("worker"))
+    except PolicyError as exc:
+        console.print(f"[red]invalid risk policy file: {exc}[/red]", highlight=False)
+        raise typer.Exit(2) from None
 
 
 @app.command()
