@@ -19,6 +19,7 @@ from api.producer import IntentProducer
 from api.read_model import Pool
 from api.routes import api_router
 from core.clock import Clock, WallClock
+from streams.control import ControlPlane
 from tradestream.config import Settings
 
 POOL_MAX_SIZE = 10
@@ -57,9 +58,12 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             await producer.start()
             stack.push_async_callback(producer.stop)
             wall = clock or WallClock()
+            control = ControlPlane(settings)
+            stack.callback(control.close)
             app.state.resources = Resources(settings=settings, clock=wall, pool=pool, redis=redis,
                                             producer=producer,
-                                            probes=HealthProbes(settings, pool, redis, producer, wall))
+                                            probes=HealthProbes(settings, pool, redis, producer, wall),
+                                            control=control)
             yield
 
     app = FastAPI(title="tradestream", summary="Control layer of the tradestream trading platform",

@@ -15,6 +15,7 @@ from api.producer import IntentProducer
 from api.read_model import Pool
 from core.accounts import Account
 from core.clock import Clock
+from streams.control import ControlPlane
 from tradestream.config import Settings
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
@@ -28,6 +29,7 @@ class Resources:
     redis: Redis
     producer: IntentProducer
     probes: HealthProbes
+    control: ControlPlane
 
 
 def _resources(request: Request) -> Resources:
@@ -52,6 +54,16 @@ def _redis(request: Request) -> Redis:
 
 def _probes(request: Request) -> HealthProbes:
     return _resources(request).probes
+
+
+def _control(request: Request) -> ControlPlane:
+    return _resources(request).control
+
+
+def _actor(actor: Annotated[str, Header(alias="X-Actor", min_length=1, max_length=64,
+                                         description="Who makes the change; recorded in the audit trail.")]
+           = "api") -> str:
+    return actor
 
 
 def _intake(request: Request) -> OrderIntake:
@@ -86,3 +98,5 @@ RedisDep = Annotated[Redis, Depends(_redis)]
 ProbesDep = Annotated[HealthProbes, Depends(_probes)]
 IntakeDep = Annotated[OrderIntake, Depends(_intake)]
 IdempotencyKeyDep = Annotated[str, Depends(_idempotency_key)]
+ControlDep = Annotated[ControlPlane, Depends(_control)]
+ActorDep = Annotated[str, Depends(_actor)]

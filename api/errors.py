@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.reasons import ReasonCode
+from streams.control import ControlWriteError
 from tradestream.logging import get_logger
 
 log = get_logger(__name__)
@@ -31,6 +32,7 @@ class ErrorCode(StrEnum):
     IDEMPOTENCY_CONFLICT = ReasonCode.IDEMPOTENCY_CONFLICT.value
     UNKNOWN_ACCOUNT = ReasonCode.UNKNOWN_ACCOUNT.value
     ORDER_NOT_FOUND = "ORDER_NOT_FOUND"
+    ORDER_NOT_CANCELLABLE = "ORDER_NOT_CANCELLABLE"
     DEPENDENCY_UNAVAILABLE = "DEPENDENCY_UNAVAILABLE"
     INTERNAL_ERROR = "INTERNAL_ERROR"
 
@@ -40,6 +42,7 @@ DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
     KafkaError,
+    ControlWriteError,
 )
 """Failures of Postgres, Redis or Kafka (not of our own code): the request may succeed later."""
 

@@ -16,7 +16,7 @@ import redis
 from confluent_kafka import Producer
 
 from core.audit import AuditAction, AuditEvent
-from core.commands import CancelScope
+from core.commands import CancelOrder, CancelScope
 from core.control import KillSwitch, LiveEnabled, TradingState
 from core.policy import PolicyBook
 from streams.kafka import headers, producer_config
@@ -85,6 +85,14 @@ class ControlPlane:
                 self._publish(ORDER_COMMANDS, account.account_id,
                               CancelScope(account_id=account.account_id, switch=switch, at=switch.at))
         return before
+
+    def live_enabled_flags(self) -> list[LiveEnabled]:
+        raw = self._redis.hgetall(self.keys.live_enabled)
+        return sorted((LiveEnabled.model_validate_json(v) for v in raw.values()),
+                      key=lambda f: f.key)
+
+    def cancel_order(self, command: CancelOrder) -> None:
+        self._publish(ORDER_COMMANDS, command.account_id, command)
 
     def set_live_enabled(self, flag: LiveEnabled) -> None:
         raw = self._redis.hget(self.keys.live_enabled, flag.key)

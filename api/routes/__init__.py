@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from api.routes import health, orders, positions, quotes
+from api.routes import control, health, orders, positions, quotes
 
 api_router = APIRouter()
-for _router in (health.router, quotes.router, orders.router, positions.router):
+for _router in (health.router, quotes.router, orders.router, positions.router, control.router):
     api_router.include_router(_router)

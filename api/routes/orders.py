@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -9,11 +10,22 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from api import read_model
-from api.deps import ClockDep, IdempotencyKeyDep, IntakeDep, PoolDep, SettingsDep, account_or_404
+from api.deps import (
+    ActorDep,
+    ClockDep,
+    ControlDep,
+    IdempotencyKeyDep,
+    IntakeDep,
+    PoolDep,
+    SettingsDep,
+    account_or_404,
+)
 from api.errors import ApiError, ErrorCode
 from api.intake import Outcome, build_intent
 from api.schemas.common import ErrorBody, Page, ValidationErrorBody
+from api.schemas.control import CancelAccepted
 from api.schemas.orders import OrderAccepted, OrderCreate, OrderPublic
+from core.commands import CANCELLABLE, CancelOrder
 from core.orders import OrderStatus
 from tradestream.logging import traced
 
@@ -81,3 +93,21 @@ async def submit_order(body: OrderCreate, key: IdempotencyKeyDep, settings: Sett
     if submission.order is not None:
         return submission.order
     return OrderAccepted(order_id=submission.order_id, trace_id=submission.produced_trace_id, location=location)
+
+
+@router.post("/{order_id}/cancel", status_code=202, responses={
+    404: {"model": ErrorBody, "description": "ORDER_NOT_FOUND."},
+    409: {"model": ErrorBody, "description": "ORDER_NOT_CANCELLABLE: the order is already done."}})
+async def cancel_order(order_id: str, pool: PoolDep, control: ControlDep, actor: ActorDep,
+                       clock: ClockDep) -> CancelAccepted:
+    """Ask the OMS to cancel a working order; the outcome appears on the order (status and reason)."""
+    order = await read_model.get_order(pool, order_id)
+    if order is None:
+        raise ApiError(404, ErrorCode.ORDER_NOT_FOUND, f"order {order_id!r} is not in the read model")
+    if OrderStatus(order.status) not in CANCELLABLE:
+        raise ApiError(409, ErrorCode.ORDER_NOT_CANCELLABLE, f"order {order_id!r} is {order.status}")
+    command = CancelOrder(account_id=order.account_id, order_id=order_id, actor=actor, reason="api request",
+                          at=clock.now())
+    with traced(order.trace_id, order_id=order_id, account_id=order.account_id):
+        await asyncio.to_thread(control.cancel_order, command)
+    return CancelAccepted(order_id=order_id)

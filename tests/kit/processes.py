@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -32,7 +33,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "TRADESTREAM_API_PORT": str(settings.api_port),
         "TRADESTREAM_PNL_INTERVAL_S": str(settings.pnl_interval_s),
         "TRADESTREAM_STATE_DIR": str(settings.state_dir),
+        "TRADESTREAM_ACCOUNTS": json.dumps([a.model_dump(mode="json") for a in settings.accounts]),
+        "TRADESTREAM_RISK": settings.risk.model_dump_json(),
+        "TRADESTREAM_STRATEGY": settings.strategy.model_dump_json(),
     })
+    if settings.risk_policy_file is not None:
+        env["TRADESTREAM_RISK_POLICY_FILE"] = str(settings.risk_policy_file)
     return env
 
 
