@@ -178,19 +178,21 @@ def test_forged_approval_is_refused_and_audited(stack: Settings) -> None:
     assert api(stack, "GET", f"/v1/orders/{forged_intent.order_id}").status_code == 404
 
 
+def btc_position(settings: Settings, trace_id: str) -> Decimal | None:
+    """The paper account's BTC position, once the fill with this trace id has reached it."""
+    with psycopg.connect(settings.dsn) as conn:
+        row = conn.execute("SELECT quantity FROM positions WHERE account_id = 'paper-main'"
+                           " AND instrument_id = 'crypto_spot:BTC-USD' AND trace_id = %s", (trace_id,)).fetchone()
+    return row[0] if row else None
+
+
 def test_a_duplicate_fill_changes_nothing(stack: Settings) -> None:
     order = settled(stack, submit(stack, quantity="0.02", instrument_id="crypto_spot:BTC-USD"), ("filled",))
     fills = [e for e in map(decode_order_event, read_topic(stack, ORDER_EVENTS))
              if isinstance(e, FillReported) and e.fill.order_id == order["order_id"]]
     assert len(fills) == 1
 
-    def position() -> Decimal | None:
-        with psycopg.connect(stack.dsn) as conn:
-            row = conn.execute("SELECT quantity FROM positions WHERE account_id = 'paper-main'"
-                               " AND instrument_id = 'crypto_spot:BTC-USD' AND trace_id = %s", (order["trace_id"],)).fetchone()
-        return row[0] if row else None
-
-    before = eventually(position, what="the position after the fill")
+    before = eventually(lambda: btc_position(stack, order["trace_id"]), what="the position after the fill")
     producer = Producer(producer_config(stack))
     for _ in range(3):
         producer.produce(topic_name(ORDER_EVENTS, stack.topic_prefix), key=b"paper-main", value=encode(fills[0]),
@@ -198,15 +200,9 @@ def test_a_duplicate_fill_changes_nothing(stack: Settings) -> None:
     assert producer.flush(10) == 0
     marker = settled(stack, submit(stack, quantity="0.01", instrument_id="crypto_spot:BTC-USD"), ("filled",))
 
-    def position_after_marker() -> Decimal | None:
-        with psycopg.connect(stack.dsn) as conn:
-            row = conn.execute("SELECT quantity FROM positions WHERE account_id = 'paper-main'"
-                               " AND instrument_id = 'crypto_spot:BTC-USD' AND trace_id = %s",
-                               (marker["trace_id"],)).fetchone()
-        return row[0] if row else None
-
     # the duplicates were processed before the marker's fill (same partition); only the marker moved the position
-    assert eventually(position_after_marker, what="the marker's position") == before + Decimal("0.01")
+    after = eventually(lambda: btc_position(stack, marker["trace_id"]), what="the marker's position")
+    assert after == before + Decimal("0.01")
 
 
 def test_invalid_risk_policy_is_refused_and_the_previous_one_stays(stack: Settings) -> None:
