@@ -37,6 +37,7 @@ lint: install
 bench: services install
 	$(BIN)/python bench/tick_path.py
 	$(BIN)/python bench/order_latency.py
+	$(BIN)/python bench/risk_check.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
