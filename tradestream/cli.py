@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -82,6 +83,37 @@ def init() -> None:
     created = ensure_topics(settings)
     console.print(f"topics created: {', '.join(created) or 'none (all existed)'}")
     console.print(f"schema: {apply_schema(settings.dsn)}")
+
+
+@app.command("import")
+def import_history(
+    path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The file to import.")],
+    fmt: Annotated[str, typer.Option("--format", help="bars-csv, bars-parquet, trades-csv, trades-parquet, "
+                                                      "coinbase-candles or kalshi-trades")],
+    instrument_id: Annotated[str | None, typer.Option(help="Canonical instrument id, for formats without one "
+                                                           "(Coinbase candles).")] = None,
+    parquet_dir: Annotated[Path | None, typer.Option(help="Also write the rows to Parquet here.")] = None,
+) -> None:
+    """Import historical bars or trades into Postgres (and Parquet); bad rows are listed, none dropped silently."""
+    from backtest.formats.common import FileFormatError
+    from backtest.importer import HistoryFormat, import_file
+    from sinks.schema import apply_schema
+
+    settings = _settings("import")
+    apply_schema(settings.dsn)
+    try:
+        summary = import_file(path, HistoryFormat(fmt), settings.dsn, instrument_id=instrument_id,
+                              parquet_dir=parquet_dir)
+    except (FileFormatError, ValueError) as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    console.print(f"{summary.file}: read {summary.rows_read}, imported {summary.imported}, duplicates "
+                  f"{summary.duplicates}, bad {summary.bad}" +
+                  (f"; parquet {summary.parquet_path}" if summary.parquet_path else ""))
+    for bad in summary.bad_rows:
+        console.print(f"  bad row: {bad}", highlight=False, markup=False)
+    if summary.bad:
+        raise typer.Exit(1)
 
 
 @app.command("config")
