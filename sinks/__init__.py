@@ -1,0 +1,1 @@
+"""Sinks: batch consumers that keep the Postgres read model (and the latest quotes in Redis) in step with Kafka."""

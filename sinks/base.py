@@ -24,7 +24,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -63,6 +63,12 @@ def build_dead_letter(*, topic: str, partition: int, offset: int, key: bytes | N
     )
 
 
+def trace_id_of(message: Message) -> str | None:
+    found = message.headers() or ()
+    items = found.items() if isinstance(found, dict) else found
+    return header_value([(k, v.encode() if isinstance(v, str) else v) for k, v in items], TRACE_HEADER)
+
+
 @dataclass
 class SinkStats:
     messages: int = 0
@@ -70,9 +76,9 @@ class SinkStats:
     dead_letters: int = 0
     batches: int = 0
     fenced: int = 0
-    first_message_at: float | None = field(default=None)
+    first_message_at: float | None = None
     """time.monotonic() when the first message arrived; with last_commit_at, the throughput window."""
-    last_commit_at: float | None = field(default=None)
+    last_commit_at: float | None = None
 
 
 class BatchSink(ABC, Generic[B]):
@@ -111,10 +117,10 @@ class BatchSink(ABC, Generic[B]):
         """Side effects that must only follow a committed batch (caches)."""
 
     def dead_letter(self, message: Message, error: str) -> DeadLetter:
-        letter = build_dead_letter(topic=message.topic(), partition=message.partition(), offset=message.offset(),
-                                   key=message.key(), value=message.value(), error=error,
-                                   consumer=self.consumer_name, at=datetime.now(UTC))
-        with traced(header_value(message.headers(), TRACE_HEADER)):
+        letter = build_dead_letter(topic=message.topic() or "", partition=message.partition() or 0,
+                                   offset=message.offset() or 0, key=message.key(), value=message.value(),
+                                   error=error, consumer=self.consumer_name, at=datetime.now(UTC))
+        with traced(trace_id_of(message)):
             log.warning("dead_letter", consumer=self.consumer_name, topic=letter.source_topic,
                         partition=letter.partition, offset=letter.offset, error=error)
         return letter
@@ -151,7 +157,7 @@ class BatchSink(ABC, Generic[B]):
         if self.stats.first_message_at is None:
             self.stats.first_message_at = time.monotonic()
         good: list[Message] = []
-        next_offsets: dict[TP, int] = {}
+        last: dict[tuple[str | None, int | None], int | None] = {}
         for message in messages:
             error = message.error()
             if error is not None:
@@ -160,7 +166,9 @@ class BatchSink(ABC, Generic[B]):
                 log.warning("kafka_consume_error", consumer=self.consumer_name, error=str(error))
                 continue
             good.append(message)
-            next_offsets[(message.topic(), message.partition())] = message.offset() + 1
+            last[(message.topic(), message.partition())] = message.offset()
+        next_offsets = {(t, p): o + 1 for (t, p), o in last.items()
+                        if t is not None and p is not None and o is not None}
         if not good:
             return
         if not next_offsets.keys() <= self._positions.keys():
@@ -207,9 +215,8 @@ class BatchSink(ABC, Generic[B]):
                 raise OffsetFencedError(f"{len(moved) - cur.rowcount} partition(s) moved on by another consumer")
         if fresh:
             try:
-                with cur.connection.transaction():  # a savepoint: the violation is reported, not left pending
-                    cur.executemany("INSERT INTO sink_offsets (consumer, topic, partition, next_offset)"
-                                    " VALUES (%s, %s, %s, %s)", [(self.group_id, *row) for row in fresh])
+                cur.executemany("INSERT INTO sink_offsets (consumer, topic, partition, next_offset)"
+                                " VALUES (%s, %s, %s, %s)", [(self.group_id, *row) for row in fresh])
             except psycopg.errors.UniqueViolation:
                 raise OffsetFencedError("another consumer started the same partition first") from None
 
@@ -246,7 +253,10 @@ class BatchSink(ABC, Generic[B]):
         if not offsets:
             return
         try:
-            consumer.commit(offsets=offsets, asynchronous=asynchronous)
+            if asynchronous:
+                consumer.commit(offsets=offsets, asynchronous=True)
+            else:
+                consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:  # informational only: positions live in sink_offsets
             log.warning("kafka_commit_failed", consumer=self.consumer_name, error=str(exc))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 
@@ -14,8 +14,15 @@ from streams.topics import DEAD_LETTER, TopicSpec
 
 
 def dead_letter_row(letter: DeadLetter) -> tuple[Any, ...]:
-    return (letter.at, letter.source_topic, letter.partition, letter.offset, letter.key, letter.error,
-            letter.consumer, letter.value_b64)
+    """The row for a dead letter; text Postgres would refuse (NUL, lone surrogates) is written escaped, since
+    a dead letter must always be filable."""
+    return (letter.at, _text(letter.source_topic), letter.partition, letter.offset,
+            None if letter.key is None else _text(letter.key), _text(letter.error), _text(letter.consumer),
+            letter.value_b64)
+
+
+def _text(value: str) -> str:
+    return value.encode("utf-8", "backslashreplace").decode().replace("\x00", "\\x00")
 
 
 @dataclass
@@ -31,7 +38,7 @@ class DeadLetterSink(BatchSink[DeadLetterBatch]):
     itself, straight into the table: sending it back to the dead-letter topic would loop."""
 
     name = "dead_letters"
-    topics: tuple[TopicSpec, ...] = (DEAD_LETTER,)
+    topics: ClassVar[tuple[TopicSpec, ...]] = (DEAD_LETTER,)
 
     def decode(self, messages: list[Message]) -> tuple[DeadLetterBatch, list[DeadLetter]]:
         rows = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -57,7 +57,7 @@ class OrderBatch:
 
 class OrderEventSink(BatchSink[OrderBatch]):
     name = "order_events"
-    topics: tuple[TopicSpec, ...] = (ORDER_EVENTS,)
+    topics: ClassVar[tuple[TopicSpec, ...]] = (ORDER_EVENTS,)
 
     def decode(self, messages: list[Message]) -> tuple[OrderBatch, list[DeadLetter]]:
         batch = OrderBatch()

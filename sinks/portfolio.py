@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 
 from core.ledger import PnlSnapshot
-from sinks.base import BatchSink, Message
+from sinks.base import BatchSink, Message, trace_id_of
 from sinks.schema import PNL_SNAPSHOTS, POSITIONS, insert_statement, storable_problem
-from streams.kafka import header_value
-from streams.records import TRACE_HEADER, DeadLetter, PositionUpdated, RecordError, decode
+from streams.records import DeadLetter, PositionUpdated, RecordError, decode
 from streams.topics import PNL, TopicSpec, topic_name
 from streams.topics import POSITIONS as POSITIONS_TOPIC
 from tradestream.config import Settings
@@ -49,7 +48,7 @@ class PortfolioBatch:
 
 class PortfolioSink(BatchSink[PortfolioBatch]):
     name = "portfolio"
-    topics: tuple[TopicSpec, ...] = (POSITIONS_TOPIC, PNL)
+    topics: ClassVar[tuple[TopicSpec, ...]] = (POSITIONS_TOPIC, PNL)
 
     def __init__(self, settings: Settings, **options: Any) -> None:
         super().__init__(settings, **options)
@@ -65,7 +64,7 @@ class PortfolioSink(BatchSink[PortfolioBatch]):
                     table = POSITIONS
                 else:
                     snapshot = decode(PnlSnapshot, message.value())
-                    row = pnl_row(snapshot, snapshot.trace_id or header_value(message.headers(), TRACE_HEADER))
+                    row = pnl_row(snapshot, snapshot.trace_id or trace_id_of(message))
                     table = PNL_SNAPSHOTS
             except RecordError as exc:
                 dead.append(self.dead_letter(message, str(exc)))

@@ -23,7 +23,9 @@ from core.market import Quote
 from sinks.schema import TICKS, storable_problem
 from streams.records import RecordError, decode, encode
 
-_DECIMAL = rb'"(\d{1,40}(?:\.\d{1,40})?)"'  # non-negative, finite, well inside numeric's range
+# Non-negative and finite by construction, and well inside numeric's range; the exponent is how str(Decimal)
+# writes small sizes (1E-8).
+_DECIMAL = rb'"(\d{1,40}(?:\.\d{1,40})?(?:E[+-]?\d{1,4})?)"'
 _TIMESTAMP = rb'"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d))"'
 _CANONICAL = re.compile(
     rb'\{"schema_version":1,"instrument_id":"([^"\\\x00-\x1f]+)"'  # no escapes, no control chars: copy-safe

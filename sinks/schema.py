@@ -210,18 +210,18 @@ def _index_column(spec: str) -> sql.Composable:
     return sql.SQL("{}{}").format(sql.Identifier(name), sql.SQL(f" {order}" if order else ""))
 
 
-def table_ddl(table: Table, path: StoragePath) -> list[sql.Composable]:
+def table_ddl(table: Table, path: StoragePath) -> list[sql.Composed]:
     """Statements that create `table` (idempotently) for one storage path, partitioning included."""
     elements = [c.ddl() for c in table.columns]
     if table.primary_key:
         elements.append(sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(map(sql.Identifier, table.primary_key))))
     for columns in table.unique:
         elements.append(sql.SQL("UNIQUE ({})").format(sql.SQL(", ").join(map(sql.Identifier, columns))))
-    partitioned = table.time_column is not None and path is StoragePath.PG_PARTMAN
-    statements: list[sql.Composable] = [sql.SQL("CREATE TABLE IF NOT EXISTS {} (\n  {}\n){}").format(
-        sql.Identifier(table.name), sql.SQL(",\n  ").join(elements),
-        sql.SQL(" PARTITION BY RANGE ({})").format(sql.Identifier(table.time_column)) if partitioned else sql.SQL(""),
-    )]
+    partitioning: sql.Composable = sql.SQL("")
+    if table.time_column is not None and path is StoragePath.PG_PARTMAN:
+        partitioning = sql.SQL(" PARTITION BY RANGE ({})").format(sql.Identifier(table.time_column))
+    statements: list[sql.Composed] = [sql.SQL("CREATE TABLE IF NOT EXISTS {} (\n  {}\n){}").format(
+        sql.Identifier(table.name), sql.SQL(",\n  ").join(elements), partitioning)]
     if table.time_column is not None and path is StoragePath.TIMESCALEDB:
         statements.append(sql.SQL(
             "SELECT create_hypertable({}, {}, chunk_time_interval => INTERVAL {}, if_not_exists => TRUE)"
@@ -233,24 +233,28 @@ def table_ddl(table: Table, path: StoragePath) -> list[sql.Composable]:
     return statements
 
 
-def partman_ddl(table: Table, partman_version: str) -> list[sql.Composable]:
+def partman_ddl(table: Table, partman_version: str, *, managed: bool) -> list[sql.Composed]:
     """Hand a partitioned table to pg_partman: daily partitions around now, a default partition, upkeep.
 
-    pg_partman 4.x calls native partitioning `native`; 5.x renamed it `range`. Both take an interval string.
-    Callers run this only for tables not yet in `partman.part_config` (create_parent is not idempotent).
+    create_parent is not idempotent, so it only runs for a table not yet `managed` (in partman.part_config);
+    the rest is re-applied every time. pg_partman 4.x calls native partitioning `native`, 5.x `range`.
     """
     if table.time_column is None:
         raise ValueError(f"{table.name} is not a time-series table")
     parent = f"public.{table.name}"
     kind = "native" if int(partman_version.split(".")[0]) < 5 else "range"
-    return [
+    statements = [] if managed else [
         sql.SQL("SELECT partman.create_parent(p_parent_table => {}, p_control => {}, p_type => {}, "
                 "p_interval => {}, p_premake => {})").format(
             sql.Literal(parent), sql.Literal(table.time_column), sql.Literal(kind),
             sql.Literal(PARTITION_INTERVAL), sql.Literal(PREMAKE_PARTITIONS)),
-        # Keep premaking partitions relative to now even when no new rows arrive (default: relative to data).
-        sql.SQL("UPDATE partman.part_config SET infinite_time_partitions = true WHERE parent_table = {}").format(
-            sql.Literal(parent)),
+    ]
+    return [
+        *statements,
+        # Premake relative to now, not to the newest row: one row stamped in 2200 (it lands in the default
+        # partition) must not make maintenance create every day up to 2200.
+        sql.SQL("UPDATE partman.part_config SET infinite_time_partitions = true, ignore_default_data = true "
+                "WHERE parent_table = {}").format(sql.Literal(parent)),
         # pg_partman makes one already; stated here so the invariant does not depend on its version's defaults.
         sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF {} DEFAULT").format(
             sql.Identifier(f"{table.name}_default"), sql.Identifier(table.name)),
@@ -359,7 +363,7 @@ def _installed_version(conn: psycopg.Connection[Any], extension: str) -> str:
     row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = %s", (extension,)).fetchone()
     if row is None:
         raise RuntimeError(f"extension {extension} is not installed")
-    return row[0]
+    return str(row[0])
 
 
 def apply_schema(dsn: str) -> SchemaInfo:
@@ -385,8 +389,8 @@ def apply_schema(dsn: str) -> SchemaInfo:
         if path is StoragePath.PG_PARTMAN:
             managed = {r[0] for r in conn.execute("SELECT parent_table FROM partman.part_config").fetchall()}
             for table in TABLES:
-                if table.time_column is not None and f"public.{table.name}" not in managed:
-                    for statement in partman_ddl(table, version):
+                if table.time_column is not None:
+                    for statement in partman_ddl(table, version, managed=f"public.{table.name}" in managed):
                         conn.execute(statement)
     info = SchemaInfo(path=path, extension_version=version,
                       time_partitioned=tuple(t.name for t in TABLES if t.time_column is not None))

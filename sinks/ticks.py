@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 import redis
+from redis.typing import EncodableT, FieldT
 
 from sinks.base import BatchSink, Message
 from sinks.quotes import quote_row
@@ -25,18 +26,21 @@ _COPY = copy_statement(TICKS)
 @dataclass
 class TickBatch:
     lines: list[bytes] = field(default_factory=list)
-    latest: dict[str, bytes] = field(default_factory=dict)
+    latest: dict[FieldT, EncodableT] = field(default_factory=dict)
     """The newest quote JSON per instrument: quotes are keyed by instrument, so log order is feed order."""
 
 
 class TickSink(BatchSink[TickBatch]):
     name = "ticks"
-    topics: tuple[TopicSpec, ...] = (MD_QUOTES,)
+    topics: ClassVar[tuple[TopicSpec, ...]] = (MD_QUOTES,)
 
-    def __init__(self, settings: Settings, **options: Any) -> None:
-        super().__init__(settings, **options)
+    def __init__(self, settings: Settings, *, batch_size: int = 5000, **options: Any) -> None:
+        # Bigger batches than the order flow's: per-transaction costs (BEGIN, offsets, COMMIT, the Redis
+        # write) take about a fifth of the time at 1000 per batch. Latency is unchanged: consume() returns
+        # after poll_timeout_s when fewer messages are waiting.
+        super().__init__(settings, batch_size=batch_size, **options)
         self._latest_key = latest_quotes_key(settings)
-        self._unsent_latest: dict[str, bytes] = {}
+        self._unsent_latest: dict[FieldT, EncodableT] = {}
         """Latest quotes not yet in Redis (it was unreachable); sent with the next batch."""
 
     def decode(self, messages: list[Message]) -> tuple[TickBatch, list[DeadLetter]]:
