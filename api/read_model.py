@@ -13,6 +13,7 @@ from psycopg_pool import AsyncConnectionPool
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
+from api.schemas.audit import AuditEntryPublic
 from api.schemas.orders import FillsSummary, OrderPublic
 from api.schemas.positions import PositionPublic
 from api.schemas.quotes import QuotePublic
@@ -101,3 +102,13 @@ async def latest_quotes(redis: Redis, settings: Settings, instrument_id: str | N
             continue
         quotes.append(QuotePublic.model_validate(quote))
     return quotes
+
+
+async def list_audit(pool: Pool, *, subject: str | None, limit: int) -> list[AuditEntryPublic]:
+    """Newest first."""
+    query = sql.SQL("SELECT seq, at, action, actor, subject, trace_id, event_json, hash FROM audit_log"
+                    " WHERE {where} ORDER BY seq DESC LIMIT %(limit)s").format(
+        where=_where("audit_log", {"subject": subject}))
+    async with pool.connection() as conn:
+        rows = await (await conn.execute(query, {"subject": subject, "limit": limit})).fetchall()
+    return [AuditEntryPublic.from_row(row) for row in rows]

@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from sinks.audit import AuditSink
 from sinks.base import BatchSink
 from sinks.dead_letters import DeadLetterSink
 from sinks.orders import OrderEventSink
@@ -27,7 +28,8 @@ class SinkFailedError(RuntimeError):
 
 
 def default_sinks(settings: Settings) -> list[BatchSink[Any]]:
-    return [TickSink(settings), OrderEventSink(settings), PortfolioSink(settings), DeadLetterSink(settings)]
+    return [TickSink(settings), OrderEventSink(settings), PortfolioSink(settings), DeadLetterSink(settings),
+            AuditSink(settings)]
 
 
 def run_sinks(settings: Settings, stop: threading.Event, sinks: Sequence[BatchSink[Any]] | None = None) -> None:

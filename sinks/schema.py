@@ -195,6 +195,30 @@ DEAD_LETTERS = Table("dead_letters", _cols("""
     Index("dead_letters_source", ("consumer", "source_topic", "partition", "offset"), unique=True),
 ))
 
+AUDIT_LOG = Table("audit_log", _cols("""
+    seq bigint
+    at timestamptz
+    action text
+    actor text
+    subject text
+    trace_id text?
+    event_json text
+    prev_hash text
+    hash text
+"""), primary_key=("seq",), indexes=(Index("audit_log_subject", ("subject",)), Index("audit_log_at", ("at",))))
+"""The audit chain (core.audit): `event_json` is the exact JSON that was hashed; append-only by trigger."""
+
+AUDIT_APPEND_ONLY_DDL: tuple[str, ...] = (
+    "CREATE OR REPLACE FUNCTION audit_log_refuse_change() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only: % refused', TG_OP; END $$",
+    "DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log",
+    "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+    "FOR EACH ROW EXECUTE FUNCTION audit_log_refuse_change()",
+    "DROP TRIGGER IF EXISTS audit_log_no_truncate ON audit_log",
+    "CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON audit_log "
+    "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change()",
+)
+
 SINK_OFFSETS = Table("sink_offsets", _cols("""
     consumer text
     topic text
@@ -202,7 +226,7 @@ SINK_OFFSETS = Table("sink_offsets", _cols("""
     next_offset bigint
 """), primary_key=("consumer", "topic", "partition"))
 
-TABLES: tuple[Table, ...] = (TICKS, ORDERS, FILLS, POSITIONS, PNL_SNAPSHOTS, DEAD_LETTERS, SINK_OFFSETS)
+TABLES: tuple[Table, ...] = (TICKS, ORDERS, FILLS, POSITIONS, PNL_SNAPSHOTS, DEAD_LETTERS, AUDIT_LOG, SINK_OFFSETS)
 
 
 def _index_column(spec: str) -> sql.Composable:
@@ -386,6 +410,8 @@ def apply_schema(dsn: str) -> SchemaInfo:
         for table in TABLES:
             for statement in table_ddl(table, path):
                 conn.execute(statement)
+        for ddl in AUDIT_APPEND_ONLY_DDL:
+            conn.execute(ddl.encode())
         if path is StoragePath.PG_PARTMAN:
             managed = {r[0] for r in conn.execute("SELECT parent_table FROM partman.part_config").fetchall()}
             for table in TABLES:

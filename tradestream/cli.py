@@ -116,6 +116,29 @@ def import_history(
         raise typer.Exit(1)
 
 
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit hash chain; exit 1 naming the first broken entry."""
+    import psycopg
+
+    from core.audit import verify_chain
+    from sinks.audit import load_chain
+
+    settings = _settings("audit")
+    with psycopg.connect(settings.dsn) as conn, conn.cursor() as cur:
+        entries = load_chain(cur)
+    broken = verify_chain(entries)
+    if broken is not None:
+        console.print(f"[red]audit chain broken at entry {broken.seq}: {broken.reason}[/red]", highlight=False)
+        raise typer.Exit(1)
+    console.print(f"audit chain intact: {len(entries)} entries" +
+                  (f", last hash {entries[-1].hash}" if entries else ""))
+
+
 @app.command("config")
 def show_config() -> None:
     """Validate the configuration and print it (secrets masked)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import signal
@@ -19,7 +20,9 @@ from confluent_kafka import Consumer, TopicPartition
 from rich.console import Console
 from rich.table import Table
 
+from core.audit import AuditAction, AuditEvent
 from sinks.schema import apply_schema
+from streams.control import ControlPlane
 from streams.kafka import consumer_config, ensure_topics
 from streams.topics import MD_QUOTES, ORDER_INTENTS, TopicSpec, topic_name
 from tradestream.config import Settings
@@ -48,6 +51,11 @@ class Session:
     def prepare(self) -> None:
         created = ensure_topics(self.settings)
         info = apply_schema(self.settings.dsn)
+        plane = ControlPlane(self.settings)
+        plane.audit(AuditEvent(action=AuditAction.CONFIG_CHANGED, actor=f"session:{getpass.getuser()}",
+                               subject="settings", at=self.started_at,
+                               after=self.settings.model_dump(mode="json")))  # secrets dump as '**********'
+        plane.close()
         self.console.print(f"topics ready ({len(created)} created); database schema ready ({info})")
         self.start_offsets = {spec.name: self._end_offset(spec) for spec in (MD_QUOTES, ORDER_INTENTS)}
 

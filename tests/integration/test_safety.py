@@ -243,3 +243,20 @@ def test_a_thousand_concurrent_posts_with_one_key_give_one_order(stack: Settings
                                         (key,)).fetchone() == (1,), what="the order row")
     intents = [v for v in read_topic(stack, ORDER_DECISIONS) if key.encode() in v]
     assert len(intents) == 1
+
+
+def test_control_changes_are_in_the_audit_trail_with_actor_before_and_after(stack: Settings) -> None:
+    api(stack, "PUT", "/v1/control/kill-switches/strategy/audit-probe", json={"state": "halted"},
+        headers={"X-Actor": "auditor"})
+    api(stack, "PUT", "/v1/control/kill-switches/strategy/audit-probe", json={"state": "active"},
+        headers={"X-Actor": "auditor"})
+
+    def entries() -> list[dict[str, Any]] | None:
+        found: list[dict[str, Any]] = api(stack, "GET", "/v1/audit", params={"subject": "strategy:audit-probe"}
+                                          ).json()["data"]
+        return found if len(found) == 2 else None
+
+    newest, oldest = eventually(entries, what="two audit entries for the switch")
+    assert (oldest["actor"], oldest["before"], oldest["after"]["state"]) == ("auditor", None, "halted")
+    assert (newest["before"]["state"], newest["after"]["state"]) == ("halted", "active")
+    assert newest["seq"] > oldest["seq"]
