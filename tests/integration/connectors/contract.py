@@ -66,7 +66,11 @@ class ConnectorContract:
     async def test_quotes_stream_yields_a_valid_quote(self, connector: Connector,
                                                       order_spec: tuple[str, Decimal, Decimal]) -> None:
         stream = connector.quotes([order_spec[0]])
-        quote = await asyncio.wait_for(anext(aiter(stream)), timeout=15)
+        try:
+            async with asyncio.timeout(15):
+                quote = await anext(aiter(stream))
+        finally:
+            await stream.aclose()  # type: ignore[attr-defined]  # an async generator; close it before the connector
         assert quote.instrument_id == order_spec[0]
         assert quote.bid <= quote.ask
 
@@ -102,6 +106,7 @@ class ConnectorContract:
         order = live_order(*order_spec)
         result = await connector.place_order(order, authorize(order))
         assert result.client_order_id == order.client_order_id
+        assert result.recovered
         assert standin.order_count() == 1
 
     async def test_server_errors_and_rate_limits_are_retried(
