@@ -8,7 +8,7 @@ execution router issues one, after the live gate passed. A connector never decid
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from decimal import Decimal
 
 from connectors.errors import UnsupportedError
@@ -40,7 +40,7 @@ class Connector(ABC):
     async def instruments(self) -> list[Instrument]: ...
 
     @abstractmethod
-    def quotes(self, instrument_ids: Sequence[str]) -> AsyncIterator[Quote]:
+    def quotes(self, instrument_ids: Sequence[str]) -> AsyncGenerator[Quote, None]:
         """Top-of-book updates: streamed, or polled when the stream is down (reported by `health`)."""
 
     @abstractmethod

@@ -35,8 +35,8 @@ Signer = Callable[[str, str, bytes], Mapping[str, str]]
 ErrorReader = Callable[[int, Any], ConnectorError | None]
 """(status, parsed JSON body or None) -> a venue-specific error, or None to use the generic mapping."""
 
-_SECRET_PATTERN = re.compile(r'("?(?:signature|token|jwt|secret|private_key|authorization|api_key)"?\s*[:=]\s*)'
-                             r'("[^"]*"|[^\s,&}]+)', re.IGNORECASE)
+_SECRET_PATTERN = re.compile(r'("?(?:signature|token|jwt|secret|private_key|authorization|api_key|session|cookie)'
+                             r'"?\s*[:=]\s*)("[^"]*"|[^\s,&}]+)', re.IGNORECASE)
 
 
 def redact(text: str) -> str:

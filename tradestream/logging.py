@@ -51,6 +51,8 @@ def stdlib_logging_config(level: str) -> dict[str, Any]:
         "formatters": {"json": {"()": json_formatter}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
         "root": {"level": library_level, "handlers": ["stderr"]},
+        # websockets logs handshake headers and frames at DEBUG: signatures, JWTs, session ids. Never below INFO.
+        "loggers": {"websockets": {"level": "INFO" if library_level == "DEBUG" else library_level}},
     }
 
 

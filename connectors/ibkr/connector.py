@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncGenerator, Coroutine, Sequence
 from decimal import Decimal
 from itertools import count
 from typing import Any
@@ -248,7 +248,7 @@ class IbkrConnector(Connector):
         raise VenueUnavailableError(Venue.IBKR, f"{instrument_id}: no two-sided quote after "
                                     f"{self._config.snapshot_attempts} snapshots")
 
-    async def quotes(self, instrument_ids: Sequence[str]) -> AsyncIterator[Quote]:
+    async def quotes(self, instrument_ids: Sequence[str]) -> AsyncGenerator[Quote, None]:
         instruments = {self._conid(i): i for i in [await self._instrument(iid) for iid in instrument_ids]}
         await self._ready(c.ISERVER_ACCOUNTS)
         queue: asyncio.Queue[Quote | BaseException] = asyncio.Queue()

@@ -70,7 +70,7 @@ class ConnectorContract:
             async with asyncio.timeout(15):
                 quote = await anext(aiter(stream))
         finally:
-            await stream.aclose()  # type: ignore[attr-defined]  # an async generator; close it before the connector
+            await stream.aclose()  # an async generator; close it before the connector
         assert quote.instrument_id == order_spec[0]
         assert quote.bid <= quote.ask
 
