@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from connectors.errors import ConnectorError, MalformedResponseError
+from connectors.errors import MalformedResponseError
 from connectors.http import Signer, VenueHttpClient
 from connectors.kalshi import constants as c
 from connectors.kalshi.config import KalshiConfig
@@ -46,19 +46,13 @@ P = TypeVar("P", bound=Page)
 T = TypeVar("T")
 
 
-def _logged_read_error(status: int, payload: Any) -> ConnectorError:
-    error = read_error(status, payload)
-    log.warning("kalshi.http_error", status=status, code=error.code, error=type(error).__name__)
-    return error
-
-
 class KalshiRestClient:
     def __init__(self, config: KalshiConfig, signer: Signer, *, rng: random.Random | None = None) -> None:
         self._http = VenueHttpClient(
             venue=VENUE, base_url=config.rest_base_url, signer=signer,
             read_bucket=TokenBucket(config.read_rate_per_s, config.read_rate_per_s),
             write_bucket=TokenBucket(config.write_rate_per_s, config.write_rate_per_s),
-            read_error=_logged_read_error, timeout_s=config.timeout_s, backoff=config.retry_policy,
+            read_error=read_error, timeout_s=config.timeout_s, backoff=config.retry_policy,
             rng=rng or random.Random(),
         )
         self._page_limit = config.page_limit

@@ -377,17 +377,19 @@ def test_run_sinks_runs_every_sink_with_heartbeats_and_stops_cleanly(env: Settin
     thread = threading.Thread(target=run)
     thread.start()
     try:
-        eventually(lambda: [count(env, t) for t in ("ticks", "orders", "positions", "dead_letters")] == [1, 1, 1, 1],
-                   what="a row in each table")
+        eventually(lambda: [count(env, t) for t in ("ticks", "orders", "positions", "dead_letters", "audit_log")]
+                   == [1, 1, 1, 2, 1], what="a row in each table (two dead letters: two consumers refuse it)")
         with redis.Redis.from_url(env.redis) as cache:
-            eventually(lambda: len(cache.keys(heartbeat_pattern(env))) == 4, what="4 heartbeats")
+            eventually(lambda: len(cache.keys(heartbeat_pattern(env))) == 5, what="5 heartbeats")
             names = sorted(json.loads(cache.get(k) or b"{}")["component"] for k in cache.keys(heartbeat_pattern(env)))
     finally:
         stop.set()
         thread.join(timeout=60)
     assert not thread.is_alive() and not failures
-    assert names == ["sink:dead_letters", "sink:order_events", "sink:portfolio", "sink:ticks"]
-    assert query(env, "SELECT consumer, source_topic FROM dead_letters") == [
+    assert names == ["sink:audit", "sink:dead_letters", "sink:order_events", "sink:portfolio", "sink:ticks"]
+    # both consumers of orders.events refuse the malformed message, each with its own dead letter
+    assert query(env, "SELECT consumer, source_topic FROM dead_letters ORDER BY consumer") == [
+        ("sink:audit", topic_name(ORDER_EVENTS, env.topic_prefix)),
         ("sink:order_events", topic_name(ORDER_EVENTS, env.topic_prefix))]
 
 
