@@ -96,9 +96,10 @@ def main() -> None:
                 i += 1
                 next_send += interval
             message = consumer.poll(0.001)
-            if message is None or message.error():
+            value = message.value() if message is not None and not message.error() else None
+            if value is None:
                 continue
-            event = json.loads(message.value())
+            event = json.loads(value)
             if event["kind"] == "fill" and event["fill"]["order_id"] in sent:
                 latencies.append((time.perf_counter() - sent[event["fill"]["order_id"]]) * 1000)
                 routed.append((datetime.fromisoformat(event["fill"]["ts"]) - created[event["fill"]["order_id"]])
