@@ -41,7 +41,10 @@ class StrategySettings(Section):
     name: str = "sma_crossover"
     strategy_id: str = "sma-1"
     account_id: str = "paper-main"
-    params: dict[str, Any] = Field(default_factory=lambda: {"fast": 5, "slow": 20})
+    params: dict[str, Any] = Field(default_factory=lambda: {"fast": 5, "slow": 20, "quantity": {
+        "event_contract:KXHIGHNY-26NOV30-T60": "10", "crypto_spot:BTC-USD": "0.01", "equity:AAPL": "10",
+        "option:AAPL-20261218-C-250": "1", "future:ES-202612": "1", "metal:XAUUSD": "1"}})
+    """The default trades every instrument of the simulated market (connectors/simulated/market.py)."""
 
 
 def _default_accounts() -> list[Account]:

@@ -56,7 +56,8 @@ class Session:
                                subject="settings", at=self.started_at,
                                after=self.settings.model_dump(mode="json")))  # secrets dump as '**********'
         plane.close()
-        self.console.print(f"topics ready ({len(created)} created); database schema ready ({info})")
+        self.console.print(f"topics ready ({len(created)} created); database schema ready "
+                           f"({info.path.value} {info.extension_version})")
         self.start_offsets = {spec.name: self._end_offset(spec) for spec in (MD_QUOTES, ORDER_INTENTS)}
 
     def start(self) -> None:
@@ -169,12 +170,14 @@ def print_summary(console: Console, summary: dict[str, Any]) -> None:
     table.add_row("intents", str(summary["intents"]))
     table.add_row("orders", ", ".join(f"{k}={v}" for k, v in summary["orders"].items()) or "0")
     table.add_row("order reasons", ", ".join(f"{k}={v}" for k, v in summary["orders_by_reason"].items()) or "-")
-    table.add_row("fills", f"{summary['fills']} (fees {summary['fees']})")
+    table.add_row("fills", f"{summary['fills']} (fees {Decimal(summary['fees']):,.2f})")
     for p in summary["positions"]:
         table.add_row(f"position {p['instrument_id']}", f"{p['quantity']} @ {Decimal(p['average_price']):.6f}")
     for p in summary["pnl"]:
-        table.add_row(f"PnL {p['account_id']}", f"realized {p['realized_pnl']}  unrealized {p['unrealized_pnl']}"
-                      f"  fees {p['fees']}  equity {p['equity']}")
+        table.add_row(f"PnL {p['account_id']}", "  ".join(
+            f"{name} {Decimal(p[key]):,.2f}" for name, key in (("realized", "realized_pnl"),
+                                                               ("unrealized", "unrealized_pnl"), ("fees", "fees"),
+                                                               ("equity", "equity"))))
     console.print(table)
 
 
