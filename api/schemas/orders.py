@@ -31,6 +31,13 @@ class OrderCreate(RequestModel):
     """Defaults to the account's mode; another mode is rejected by the risk gate, not here."""
 
 
+class OrderAmend(RequestModel):
+    """New values for a working order; what is not given is kept (quantity defaults to what is unfilled)."""
+
+    quantity: DecimalString | None = None
+    limit_price: DecimalString | None = None
+
+
 class FillsSummary(Public):
     count: int
     quantity: Decimal

@@ -260,3 +260,19 @@ def test_control_changes_are_in_the_audit_trail_with_actor_before_and_after(stac
     assert (oldest["actor"], oldest["before"], oldest["after"]["state"]) == ("auditor", None, "halted")
     assert (newest["before"]["state"], newest["after"]["state"]) == ("halted", "active")
     assert newest["seq"] > oldest["seq"]
+
+
+def test_amend_is_cancel_then_replace_through_the_risk_gate(stack: Settings) -> None:
+    original = settled(stack, submit(stack, limit_price="225.00", quantity="3"), ("open",))
+    response = api(stack, "POST", f"/v1/orders/{original['order_id']}/amend", json={"limit_price": "226.00"},
+                   headers={"Idempotency-Key": uuid.uuid4().hex, "X-Actor": "trader"})
+    assert response.status_code in (201, 202), response.text
+    replacement = settled(stack, response.json()["order_id"], ("open",))
+    assert (replacement["limit_price"], replacement["quantity"]) == ("226.00", "3")
+    cancelled = settled(stack, original["order_id"], ("cancelled",))
+    assert cancelled["reason_code"] == "CANCELLED_BY_USER" and "amended" in cancelled["reason_detail"]
+    fat_finger = api(stack, "POST", f"/v1/orders/{replacement['order_id']}/amend", json={"limit_price": "100.00"},
+                     headers={"Idempotency-Key": uuid.uuid4().hex})
+    denied = settled(stack, fat_finger.json()["order_id"], ("rejected",))
+    assert denied["reason_code"] == "PRICE_OUTSIDE_BAND"
+    assert api(stack, "POST", f"/v1/orders/{original['order_id']}/cancel").status_code == 409
