@@ -1,8 +1,17 @@
+import os
 from pathlib import Path
 
 import pytest
 
-from tradestream.config import ConfigError, load_settings
+from tradestream.config import ENV_PREFIX, ConfigError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each case sees only the variables it sets, not the machine's (CI may set ports)."""
+    for key in list(os.environ):
+        if key.startswith(ENV_PREFIX):
+            monkeypatch.delenv(key)
 
 
 def test_defaults_load(monkeypatch: pytest.MonkeyPatch) -> None:
