@@ -9,9 +9,18 @@ from __future__ import annotations
 import os
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from core.accounts import Account, Owner
@@ -20,6 +29,8 @@ from core.types import ExecutionMode
 
 ENV_PREFIX = "TRADESTREAM_"
 CONFIG_FILE_ENV = "TRADESTREAM_CONFIG"
+IBKR_ENV_PREFIX = "TRADESTREAM_IBKR_"
+"""The IBKR connector's own settings (connectors.ibkr.config); its loader validates them, not ours."""
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -45,6 +56,75 @@ class StrategySettings(Section):
         "event_contract:KXHIGHNY-26NOV30-T60": "10", "crypto_spot:BTC-USD": "0.01", "equity:AAPL": "10",
         "option:AAPL-20261218-C-250": "1", "future:ES-202612": "1", "metal:XAUUSD": "1"}})
     """The default trades every instrument of the simulated market (connectors/simulated/market.py)."""
+
+
+class VenueSettings(Section):
+    """One enabled venue connector. Credentials are never here: the connector's own loader reads them from its
+    environment variables or from the owner-only `secrets_file` (in that connector's format)."""
+
+    instruments: tuple[str, ...] = ()
+    """Canonical ids quoted from this venue into md.quotes (the shared market view the risk gate reads)."""
+    secrets_file: Path | None = None
+    timeout_s: float | None = Field(default=None, gt=0)
+    """Per request; None keeps the connector's default (as for the retry settings)."""
+    retry_attempts: int | None = Field(default=None, ge=1)
+    retry_base_s: float | None = Field(default=None, gt=0)
+    retry_cap_s: float | None = Field(default=None, gt=0)
+
+
+class KalshiSettings(VenueSettings):
+    rest_url: str | None = None
+    """Default: the environment's (demo unless KALSHI_ENVIRONMENT=production)."""
+    ws_url: str | None = None
+    accounts: tuple[str, ...] = ()
+    """Our live and shadow accounts backed by the Kalshi account the credentials open."""
+
+
+class CoinbaseSettings(VenueSettings):
+    rest_url: str | None = None
+    ws_market_url: str | None = None
+    ws_user_url: str | None = None
+    accounts: tuple[str, ...] = ()
+    """Our live and shadow accounts backed by the Coinbase account the credentials open."""
+
+
+IbkrAccountId = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{2,32}$")]
+
+
+class IbkrSettings(VenueSettings):
+    base_url: str | None = None
+    ws_url: str | None = None
+    accounts: dict[str, IbkrAccountId] = Field(default_factory=dict)
+    """Our live and shadow accounts -> the IBKR account (e.g. DU1234567) each one trades."""
+
+    def account_ids(self) -> dict[str, tuple[str, ...]]:
+        """IBKR account -> our accounts backed by it."""
+        backed: dict[str, tuple[str, ...]] = {}
+        for ours, theirs in self.accounts.items():
+            backed[theirs] = (*backed.get(theirs, ()), ours)
+        return backed
+
+
+class ConnectorSettings(Section):
+    """The venue connectors the worker, `tradestream connectors check` and `tradestream reconcile` use; a venue
+    is enabled by having a section."""
+
+    kalshi: KalshiSettings | None = None
+    coinbase: CoinbaseSettings | None = None
+    ibkr: IbkrSettings | None = None
+    poll_interval_s: float = Field(default=2.0, gt=0)
+    """How often live fills are polled and live orders whose venue outcome is unknown are looked up."""
+
+    def venue_accounts(self) -> dict[str, tuple[tuple[str, ...], ...]]:
+        """Field name -> the groups of our accounts that share one venue account."""
+        groups: dict[str, tuple[tuple[str, ...], ...]] = {}
+        if self.kalshi is not None:
+            groups["kalshi"] = (self.kalshi.accounts,)
+        if self.coinbase is not None:
+            groups["coinbase"] = (self.coinbase.accounts,)
+        if self.ibkr is not None:
+            groups["ibkr"] = tuple(self.ibkr.account_ids().values())
+        return groups
 
 
 def _default_accounts() -> list[Account]:
@@ -88,6 +168,15 @@ class Settings(BaseSettings):
     strategy: StrategySettings = StrategySettings()
     accounts: list[Account] = Field(default_factory=_default_accounts, min_length=1)
     risk: RiskPolicy = Field(default_factory=_default_risk)
+    connectors: ConnectorSettings = ConnectorSettings()
+
+    @field_validator("risk", mode="before")
+    @classmethod
+    def _risk_over_defaults(cls, value: Any) -> Any:
+        """A partial risk section (`TRADESTREAM_RISK__MAX_ORDER_NOTIONAL=5000`) changes only what it names."""
+        if isinstance(value, dict):
+            return {**_default_risk().model_dump(), **value}
+        return value
 
     @model_validator(mode="after")
     def _accounts_consistent(self) -> Settings:
@@ -96,6 +185,17 @@ class Settings(BaseSettings):
             raise ValueError("accounts: account_id values must be unique")
         if self.strategy.account_id not in ids:
             raise ValueError(f"strategy.account_id: {self.strategy.account_id!r} is not a configured account")
+        modes = {a.account_id: a.mode for a in self.accounts}
+        for venue, groups in self.connectors.venue_accounts().items():
+            for group in groups:
+                for account_id in group:
+                    if modes.get(account_id) not in (ExecutionMode.LIVE, ExecutionMode.SHADOW):
+                        raise ValueError(f"connectors.{venue}.accounts: {account_id!r} is not a configured live or "
+                                         "shadow account")
+                # Two ledgers for one real account could never both reconcile: one live account per venue account.
+                live = [a for a in group if modes[a] is ExecutionMode.LIVE]
+                if len(live) > 1:
+                    raise ValueError(f"connectors.{venue}.accounts: {live} would be live ledgers of one venue account")
         return self
 
     @classmethod
@@ -133,7 +233,7 @@ def _unknown_env_keys() -> list[str]:
     known = {name.upper() for name in Settings.model_fields} | {CONFIG_FILE_ENV[len(ENV_PREFIX):]}
     unknown = []
     for key in os.environ:
-        if key.startswith(ENV_PREFIX):
+        if key.startswith(ENV_PREFIX) and not key.startswith(IBKR_ENV_PREFIX):
             top = key[len(ENV_PREFIX):].split("__", 1)[0]
             if top not in known:
                 unknown.append(key)

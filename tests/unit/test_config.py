@@ -61,3 +61,10 @@ def test_strategy_account_must_exist(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRADESTREAM_STRATEGY__ACCOUNT_ID", "ghost")
     with pytest.raises(ConfigError, match=r"strategy\.account_id: 'ghost' is not a configured account"):
         load_settings()
+
+
+def test_one_nested_risk_value_changes_only_that_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRADESTREAM_RISK__MAX_ORDER_NOTIONAL", "5000")
+    settings = load_settings()
+    assert settings.risk.max_order_notional == 5000
+    assert settings.risk.max_position_quantity == load_settings().risk.max_position_quantity != 0
