@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 DURATION ?=
 
-.PHONY: run test services down status install lint bench clean
+.PHONY: run test services down status install lint bench bench-peers clean
 
 run: services install  ## start everything and run a paper session (DURATION=seconds to stop and summarise)
 	$(BIN)/tradestream run $(if $(DURATION),--duration $(DURATION))
@@ -41,3 +41,11 @@ bench: services install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+
+# backtrader and NautilusTrader are only for the comparison bench. NautilusTrader pins an older uvloop than the
+# platform, so it is installed without its dependency resolution (its own other needs are listed explicitly).
+BENCH_PEERS := backtrader==1.9.78.123 msgspec==0.22.0 portion==2.6.3 fsspec==2025.12.0 tqdm==4.70.1
+bench-peers: install
+	$(BIN)/python -m pip install -q $(BENCH_PEERS)
+	$(BIN)/python -m pip install -q --no-deps nautilus_trader==1.221.0
+	$(BIN)/python bench/backtest_vs_peers.py

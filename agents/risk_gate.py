@@ -14,6 +14,7 @@ from core.orders import OrderIntent
 from core.reasons import ReasonCode
 from core.risk import Denial, OrderRateWindow, RiskContext, RiskDecision, deny, evaluate
 from core.seal import seal
+from core.trusted import trusted
 from core.types import ZERO
 from streams.records import decode
 from streams.topics import ORDER_DECISIONS, ORDER_INTENTS
@@ -40,7 +41,7 @@ def register(kit: AgentKit, ledgers: Any) -> None:
                         None, now)
         exposure = measure(ledger, {i: q.mid for i, q in view.quotes.items()}, kit.catalog)
         state, state_reason = view.trading_state(venue, intent.strategy_id, account.owner.user_id)
-        ctx = RiskContext.model_construct(
+        ctx = trusted(RiskContext,
             instrument=instrument, position_quantity=ledger.quantity(intent.instrument_id),
             quote=view.quotes.get(intent.instrument_id), equity=exposure.equity, gross_exposure=exposure.gross,
             asset_class_exposure=exposure.by_asset_class, trading_state=state, trading_state_reason=state_reason,

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from core.accounts import Account
-from core.fill_model import FillModel
+from core.fill_model import RESTING, FillModel
 from core.fills import Fill
 from core.instruments import Instrument
-from core.market import Quote
+from core.market import Bar, Quote
 from core.modes import LiveGate, resolve_mode
 from core.orders import Order, OrderStatus, new_order
 from core.reasons import ReasonCode
 from core.risk import RiskDecision
-from core.types import ExecutionMode, UtcDatetime
+from core.types import ZERO, ExecutionMode, UtcDatetime
+from core.venue import OrderBook
 
 
 class Duplicate(StrEnum):
@@ -67,21 +69,35 @@ class Execution:
     fills: tuple[Fill, ...] = field(default=())
 
 
-def simulate(order: Order, instrument: Instrument, quote: Quote | None, model: FillModel,
-             at: UtcDatetime) -> Execution:
-    """Execute a paper or shadow order against the quote: fill at the touch, or rest (open) until one crosses."""
+def simulate(order: Order, instrument: Instrument, quote: Quote | None, model: FillModel, at: UtcDatetime, *,
+             bar: Bar | None = None, book: OrderBook | None = None) -> Execution:
+    """Execute a paper or shadow order against the quote: fill at the touch, or rest (open) until one crosses.
+    With `bar` (the quote stands at its close) a resting limit is matched against the bar's range; with `book`
+    the order walks its levels (see `FillModel.fills`)."""
     if order.effective_mode is None or order.effective_mode is ExecutionMode.LIVE:
         raise ValueError(f"order {order.order_id} is not a simulated order (mode {order.effective_mode})")
-    fill = model.match(order, instrument, quote, order.effective_mode, at) if quote else None
-    if fill is None:
-        if order.status is OrderStatus.OPEN:
+    fills = model.fills(order, instrument, quote, order.effective_mode, at, bar=bar, book=book) if quote else ()
+    if not fills:
+        if order.status in RESTING:
             return Execution(order)
         code = ReasonCode.NO_QUOTE_RESTING if quote is None else ReasonCode.NOT_MARKETABLE_RESTING
         return Execution(order.transition(OrderStatus.OPEN, at, venue_response={
             "simulated": True, "resting": True, "reason": code.value, "quote_seq": quote.seq if quote else None}))
     assert quote is not None
-    filled = order.with_fill(fill.quantity, fill.price, at)
-    return Execution(filled.model_copy(update={"venue_response": {
-        "simulated": True, "venue": fill.venue, "venue_trade_id": fill.venue_trade_id,
-        "fill_price": str(fill.price), "fill_quantity": str(fill.quantity), "fee": str(fill.fee),
-        "quote_seq": quote.seq, "bid": str(quote.bid), "ask": str(quote.ask)}}), (fill,))
+    for fill in fills[:-1]:
+        order = order.with_fill(fill.quantity, fill.price, at)
+    last = fills[-1]
+    return Execution(order.with_fill(last.quantity, last.price, at, venue_response={
+        "simulated": True, "venue": last.venue, **_fill_summary(fills),
+        "quote_seq": quote.seq, "bid": str(quote.bid), "ask": str(quote.ask)}), fills)
+
+
+def _fill_summary(fills: tuple[Fill, ...]) -> dict[str, Any]:
+    if len(fills) == 1:
+        fill = fills[0]
+        return {"venue_trade_id": fill.venue_trade_id, "fill_price": str(fill.price),
+                "fill_quantity": str(fill.quantity), "fee": str(fill.fee)}
+    quantity = sum((f.quantity for f in fills), ZERO)
+    average = sum((f.quantity * f.price for f in fills), ZERO) / quantity
+    return {"venue_trade_ids": [f.venue_trade_id for f in fills], "fill_price": str(average),
+            "fill_quantity": str(quantity), "fee": str(sum((f.fee for f in fills), ZERO))}

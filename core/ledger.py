@@ -8,6 +8,7 @@ minus the fee. Fills are de-duplicated by (venue, venue trade id) before they re
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
@@ -15,6 +16,8 @@ from pydantic import Field
 
 from core.accounts import Account, Owner
 from core.fills import Fill
+from core.instruments import AssetClass, InstrumentCatalog
+from core.trusted import evolve
 from core.types import ZERO, Amount, ExecutionMode, Frozen, NonNegative, UtcDatetime
 
 
@@ -44,10 +47,8 @@ class Position(Frozen):
                 average = price  # flipped through flat: the remainder was opened at this price
             else:
                 average = self.average_price
-        return self.model_copy(update={
-            "quantity": new, "average_price": average, "realized_pnl": self.realized_pnl + realized,
-            "fees_paid": self.fees_paid + fee, "last_trace_id": trace_id,
-        })
+        return evolve(self, quantity=new, average_price=average, realized_pnl=self.realized_pnl + realized,
+                      fees_paid=self.fees_paid + fee, last_trace_id=trace_id)
 
     def unrealized_pnl(self, mark: Decimal) -> Decimal:
         return (mark - self.average_price) * self.quantity * self.multiplier
@@ -71,6 +72,15 @@ class PnlSnapshot(Frozen):
     """Open positions without a mark; their unrealized PnL is unknown, not zero."""
     trace_id: str | None = None
     """The trace of the fill that triggered this snapshot; None for timed snapshots."""
+
+
+@dataclass(frozen=True, slots=True)
+class Exposure:
+    equity: Decimal | None
+    """Cash plus marked positions; None when an open position has no mark."""
+    gross: Decimal
+    """Sum over open positions of |quantity x mark x multiplier|."""
+    by_asset_class: dict[AssetClass, Decimal]
 
 
 class Ledger(Frozen):
@@ -104,7 +114,7 @@ class Ledger(Frozen):
         updated = current.apply(signed, fill.price, fill.fee, fill.trace_id)
         positions = {**self.positions, fill.instrument_id: updated}
         cash = self.cash - signed * fill.price * multiplier - fill.fee
-        return self.model_copy(update={"positions": positions, "cash": cash, "fees_paid": self.fees_paid + fill.fee})
+        return evolve(self, positions=positions, cash=cash, fees_paid=self.fees_paid + fill.fee)
 
     def settle(self, instrument_id: str, settlement_price: Decimal, trace_id: str) -> Ledger:
         """Close a position at its settlement price (event contracts settle at 0 or 1); no fee."""
@@ -113,7 +123,28 @@ class Ledger(Frozen):
             return self
         closed = held.apply(-held.quantity, settlement_price, ZERO, trace_id)
         cash = self.cash + held.quantity * settlement_price * held.multiplier
-        return self.model_copy(update={"positions": {**self.positions, instrument_id: closed}, "cash": cash})
+        return evolve(self, positions={**self.positions, instrument_id: closed}, cash=cash)
+
+    def exposure(self, marks: Mapping[str, Decimal], catalog: InstrumentCatalog) -> Exposure:
+        """The account as the risk gate measures it, at `marks`."""
+        equity: Decimal | None = self.cash
+        gross = ZERO
+        by_asset_class: dict[AssetClass, Decimal] = {}
+        for position in self.positions.values():
+            if position.quantity == 0:
+                continue
+            mark = marks.get(position.instrument_id)
+            if mark is None:
+                equity = None  # an open position without a mark: equity is unknown, not its cost
+                continue
+            value = position.market_value(mark)
+            if equity is not None:
+                equity += value
+            gross += abs(value)
+            instrument = catalog.get(position.instrument_id)
+            if instrument is not None:
+                by_asset_class[instrument.asset_class] = by_asset_class.get(instrument.asset_class, ZERO) + abs(value)
+        return Exposure(equity, gross, by_asset_class)
 
     @property
     def realized_pnl(self) -> Decimal:

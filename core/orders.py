@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from core.accounts import IDENT, Owner
+from core.trusted import evolve, trusted
 from core.types import (
     ZERO,
     Amount,
@@ -74,6 +76,7 @@ class OrderIntent(Frozen):
         return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
+@lru_cache(maxsize=4096)  # the OMS, the risk gate and the strategy context each ask for it: hash once
 def order_id_for(account_id: str, strategy_id: str, idempotency_key: str) -> str:
     digest = hashlib.sha256(f"{account_id}\x1f{strategy_id}\x1f{idempotency_key}".encode()).hexdigest()
     return f"ord_{digest[:28]}"
@@ -160,24 +163,27 @@ class Order(Frozen):
         """Apply a legal state change; an illegal one raises and leaves the order as it was."""
         if status not in LEGAL_TRANSITIONS[self.status]:
             raise IllegalTransitionError(self.order_id, self.status, status)
-        return self.model_copy(update={"status": status, "updated_at": at, "version": self.version + 1,
-                                       **changes})
+        return evolve(self, status=status, updated_at=at, version=self.version + 1, **changes)
 
-    def with_fill(self, quantity: Positive, price: Amount, at: UtcDatetime) -> Order:
-        """Account for one execution: cumulative quantity, volume-weighted average price, new status."""
+    def with_fill(self, quantity: Positive, price: Amount, at: UtcDatetime, **changes: Any) -> Order:
+        """Account for one execution: cumulative quantity, volume-weighted average price, new status (and any
+        further `changes` in the same step)."""
         filled = self.filled_quantity + quantity
         if filled > self.quantity:
             raise ValueError(f"order {self.order_id}: fill of {quantity} exceeds remaining {self.remaining_quantity}")
         previous_value = (self.average_fill_price or ZERO) * self.filled_quantity
         average = (previous_value + price * quantity) / filled
         status = OrderStatus.FILLED if filled == self.quantity else OrderStatus.PARTIALLY_FILLED
-        return self.transition(status, at, filled_quantity=filled, average_fill_price=average)
+        return self.transition(status, at, filled_quantity=filled, average_fill_price=average, **changes)
 
 
 def new_order(intent: OrderIntent, reason_code: str, reason_detail: str, at: UtcDatetime) -> Order:
-    return Order(
-        order_id=intent.order_id,
-        client_order_id=intent.order_id,
+    order_id = intent.order_id
+    # Every field comes from the validated intent and decision: no re-validation on the order path.
+    return trusted(
+        Order,
+        order_id=order_id,
+        client_order_id=order_id,
         trace_id=intent.trace_id,
         account_id=intent.account_id,
         owner=intent.owner,

@@ -43,6 +43,13 @@ class ReasonCode(StrEnum):
     NO_RISK_POLICY = "NO_RISK_POLICY"
     KILL_SWITCH_NOT_HEALTHY = "KILL_SWITCH_NOT_HEALTHY"
     CONNECTOR_UNAVAILABLE = "CONNECTOR_UNAVAILABLE"
+    SHADOW_NOT_SEEDED = "SHADOW_NOT_SEEDED"
+    # the venue's answer to a live write
+    VENUE_REJECTED = "VENUE_REJECTED"
+    VENUE_UNSUPPORTED = "VENUE_UNSUPPORTED"
+    VENUE_OUTCOME_UNKNOWN = "VENUE_OUTCOME_UNKNOWN"
+    VENUE_OUTCOME_RESOLVED = "VENUE_OUTCOME_RESOLVED"
+    VENUE_CANCEL_REJECTED = "VENUE_CANCEL_REJECTED"
     # order lifecycle
     DUPLICATE_SUBMISSION = "DUPLICATE_SUBMISSION"
     IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
@@ -81,6 +88,16 @@ REASON_DOCS: dict[ReasonCode, str] = {
     ReasonCode.NO_RISK_POLICY: "No risk policy is loaded for the account.",
     ReasonCode.KILL_SWITCH_NOT_HEALTHY: "A kill switch covering the order is reduce-only or halted.",
     ReasonCode.CONNECTOR_UNAVAILABLE: "No connector for the instrument's venue is configured in this worker.",
+    ReasonCode.SHADOW_NOT_SEEDED: "The shadow ledger has not been seeded from the venue account yet; nothing is "
+                                  "simulated against a ledger that does not mirror the real one.",
+    ReasonCode.VENUE_REJECTED: "The venue refused the order (funds, price, credentials...); nothing was placed.",
+    ReasonCode.VENUE_UNSUPPORTED: "The venue cannot take this order (type, time in force, quantity); never sent.",
+    ReasonCode.VENUE_OUTCOME_UNKNOWN: "The venue did not answer the write after every retry: the order may exist. "
+                                      "It stays pending until the fill poller or reconciliation finds out; it is "
+                                      "never re-sent under a new id nor marked rejected on a guess.",
+    ReasonCode.VENUE_OUTCOME_RESOLVED: "An order whose venue outcome was unknown was found at the venue.",
+    ReasonCode.VENUE_CANCEL_REJECTED: "The venue refused the cancel (the order had filled or was gone); the order "
+                                      "stays as the venue reports it.",
     ReasonCode.DUPLICATE_SUBMISSION: "The idempotency key was seen before: the existing order is returned.",
     ReasonCode.IDEMPOTENCY_CONFLICT: "The idempotency key was used before with a different order body.",
     ReasonCode.NOT_MARKETABLE_RESTING: "A limit order that does not cross rests until the market reaches it.",

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from backtest.cli import app as backtest_app
 from tradestream.config import ConfigError, Settings, load_settings
 from tradestream.logging import configure_logging
 
@@ -116,6 +117,7 @@ def import_history(
         raise typer.Exit(1)
 
 
+app.add_typer(backtest_app)  # no name: typer then parses `backtest STRATEGY --data ...` as one command
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 

@@ -5,9 +5,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.fills import Fill
+from core.instruments import AssetClass, InstrumentCatalog
 from core.ledger import FillJournal, Ledger
 from core.types import ExecutionMode, Liquidity, Side
-from tests.kit.builders import OWNER, T0, account
+from tests.kit.builders import OWNER, T0, account, btc, es_future
 
 
 def fill(side: Side, qty: str, price: str, fee: str = "0", trade_id: str = "t1", instrument: str = "i:X",
@@ -124,3 +125,20 @@ def test_replay_with_duplicates_in_any_order_gives_the_same_positions(
     assert journal.ledger.fees_paid == reference.ledger.fees_paid
     for instrument, position in reference.ledger.positions.items():
         assert journal.ledger.positions[instrument].quantity == position.quantity
+
+
+def test_exposure_marks_positions_and_groups_gross_value_by_asset_class() -> None:
+    catalog = InstrumentCatalog([btc(), es_future()])
+    ledger = Ledger.open(account(cash="1000"))
+    ledger = ledger.apply_fill(fill(Side.BUY, "2", "100", instrument="crypto_spot:BTC-USD", trade_id="a"), Decimal(1))
+    ledger = ledger.apply_fill(fill(Side.SELL, "1", "6000", instrument="future:ES-202612", trade_id="b"), Decimal(50))
+    exposure = ledger.exposure({"crypto_spot:BTC-USD": Decimal(110), "future:ES-202612": Decimal(6010)}, catalog)
+    assert exposure.equity == ledger.snapshot({"crypto_spot:BTC-USD": Decimal(110),
+                                               "future:ES-202612": Decimal(6010)}, T0).equity
+    assert exposure.gross == Decimal(220) + Decimal(300_500)
+    assert exposure.by_asset_class == {AssetClass.CRYPTO_SPOT: Decimal(220), AssetClass.FUTURE: Decimal(300_500)}
+
+
+def test_exposure_has_no_equity_while_an_open_position_has_no_mark() -> None:
+    ledger = Ledger.open(account()).apply_fill(fill(Side.BUY, "1", "10"), Decimal(1))
+    assert ledger.exposure({}, InstrumentCatalog([])).equity is None
