@@ -52,7 +52,9 @@ class SmaCrossover(Strategy[SmaParams]):
         if crossing is not None:
             target = crossing.update(quote.mid)
             if target is not None:
-                ctx.target_position(quote.instrument_id, target, key=f"{quote.instrument_id}:{quote.seq}")
+                # ts as well as seq: a feed restarts its seq, and a key seen before would be a duplicate order
+                key = f"{quote.instrument_id}:{quote.ts.isoformat()}:{quote.seq}"
+                ctx.target_position(quote.instrument_id, target, key=key)
 
 
 class _Crossing:

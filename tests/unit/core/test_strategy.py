@@ -27,8 +27,9 @@ def run(mids: list[str]) -> list[tuple[Side, Decimal, str]]:
 
 def test_goes_long_when_fast_crosses_above_slow_and_flat_when_below() -> None:
     trades = run(["10", "10", "10", "10", "12", "14", "14", "8", "6", "6"])
-    assert trades == [(Side.BUY, Decimal(3), "crypto_spot:BTC-USD:5"),
-                      (Side.SELL, Decimal(3), "crypto_spot:BTC-USD:8")]
+    at = T0.isoformat()  # the builder's quotes are all stamped T0; their seq tells them apart
+    assert trades == [(Side.BUY, Decimal(3), f"crypto_spot:BTC-USD:{at}:5"),
+                      (Side.SELL, Decimal(3), f"crypto_spot:BTC-USD:{at}:8")]
 
 
 def test_replaying_the_same_quotes_gives_the_same_keys() -> None:
