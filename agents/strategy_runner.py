@@ -31,8 +31,10 @@ def register(kit: AgentKit) -> None:
     ctx = StrategyContext(settings.strategy_id, account, WallClock(), new_trace_id=lambda: uuid.uuid4().hex)
     strategy.on_start(ctx)
 
-    async def publish_intents() -> None:
-        for intent in ctx.drain():
+    async def publish_intents(market: Quote | None = None) -> None:
+        for drained in ctx.drain():
+            intent = drained.model_copy(update={"market": market}) \
+                if market is not None and drained.instrument_id == market.instrument_id else drained
             with traced(intent.trace_id, order_id=intent.order_id):
                 log.info("intent.created", strategy_id=intent.strategy_id, instrument_id=intent.instrument_id,
                          side=intent.side.value, quantity=str(intent.quantity))
@@ -40,7 +42,7 @@ def register(kit: AgentKit) -> None:
 
     async def on_quote(quote: Quote, event: Any) -> None:
         strategy.on_quote(quote, ctx)
-        await publish_intents()
+        await publish_intents(quote)
 
     async def on_order_event(record: OrderUpdated | FillReported, event: Any) -> None:
         """The strategy hears of its own orders and fills, as in the backtest engine."""

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from core.accounts import IDENT, Owner
+from core.market import Quote
 from core.trusted import evolve, trusted
 from core.types import (
     ZERO,
@@ -52,6 +53,9 @@ class OrderIntent(Frozen):
     requested_mode: ExecutionMode
     source: IntentSource
     created_at: UtcDatetime
+    market: Quote | None = None
+    """The quote the strategy acted on. The gate and the simulator use it when nothing newer is known, so a
+    paper fill is never at a quote older than the signal's."""
 
     @model_validator(mode="after")
     def _price_matches_type(self) -> OrderIntent:

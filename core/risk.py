@@ -96,6 +96,14 @@ class RiskContext(Frozen):
     """Orders the account sent within the policy's rate window, before this one."""
 
 
+def freshest(known: Quote | None, signal: Quote | None) -> Quote | None:
+    """The newer of the market view's quote and the one a strategy acted on (same instrument): the gate and the
+    simulator never price an order off a quote older than its signal, whichever reached them first."""
+    if known is None or signal is None:
+        return known or signal
+    return signal if (signal.ts, signal.seq) > (known.ts, known.seq) else known
+
+
 def reference_price(intent: OrderIntent, quote: Quote | None) -> Decimal | None:
     """The price the order's notional is measured at: its limit, else the touch it would take."""
     if intent.limit_price is not None:

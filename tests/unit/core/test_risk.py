@@ -6,9 +6,9 @@ import pytest
 from core.control import TradingState
 from core.instruments import AssetClass
 from core.reasons import ReasonCode
-from core.risk import OrderRateWindow, RiskPolicy, drawdown_state, evaluate
+from core.risk import OrderRateWindow, RiskPolicy, drawdown_state, evaluate, freshest
 from core.types import Side
-from tests.kit.builders import T0, es_future, intent, policy, risk_context
+from tests.kit.builders import T0, es_future, intent, policy, quote, risk_context
 
 ctx = risk_context
 
@@ -128,3 +128,9 @@ def test_policy_fractions_are_validated() -> None:
     with pytest.raises(ValueError, match="max_daily_drawdown"):
         RiskPolicy(policy_id="p", version=1, max_order_notional=Decimal(1), max_position_quantity=Decimal(1),
                    max_daily_drawdown=Decimal(1))
+
+
+def test_the_freshest_of_the_view_and_the_signal_quote_prices_the_order() -> None:
+    older, newer = quote(seq=1, ask="100.10"), quote(seq=2, ask="101.10")
+    assert freshest(older, newer) is newer and freshest(newer, older) is newer
+    assert freshest(None, older) is older and freshest(older, None) is older and freshest(None, None) is None
