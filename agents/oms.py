@@ -1,5 +1,6 @@
 """OMS: turns each sealed risk decision into an order (deterministic id, idempotent), routes it, emits its
-events; handles cancels (by request or by a halted kill switch) and matches resting simulated orders."""
+events; handles cancels (by request or by a halted kill switch, at the venue for live orders) and moves working
+orders on: resting simulated ones against the quotes, live ones to what their venue shows."""
 
 from __future__ import annotations
 
@@ -11,20 +12,23 @@ from typing import Any
 from agents.execution import ExecutionRouter
 from agents.kit import AgentKit
 from core.audit import AuditAction, AuditEvent
-from core.commands import CancelOrder, CancelScope, MatchResting, cancel, covered_by
+from core.commands import CancelOrder, CancelScope, MatchResting, covered_by
 from core.execution import Duplicate, Execution, accept
 from core.orders import Order, OrderStatus
 from core.reasons import ReasonCode
 from core.risk import RiskDecision
 from core.seal import is_sealed
-from core.types import ExecutionMode, Frozen
+from core.types import Frozen
 from streams.records import FillReported, OrderUpdated, decode, decode_order_command
 from streams.topics import ORDER_COMMANDS, ORDER_DECISIONS, ORDER_EVENTS
 from tradestream.logging import get_logger, traced
 
 log = get_logger(__name__)
 
-RESTING = frozenset({OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED})
+WORKING = frozenset({OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED, OrderStatus.PENDING_SUBMIT,
+                     OrderStatus.PENDING_CANCEL})
+"""Pending statuses are published only for live orders whose venue outcome is not known yet: they stay working
+until the execution router resolves them."""
 
 
 class OpenOrders(Frozen):
@@ -38,7 +42,7 @@ def register(kit: AgentKit, orders: Any, open_orders: Any, router: ExecutionRout
         order = execution.order
         orders[order.order_id] = order
         working = set((open_orders.get(order.account_id) or OpenOrders()).order_ids)
-        changed = (working | {order.order_id}) if order.status in RESTING else (working - {order.order_id})
+        changed = (working | {order.order_id}) if order.status in WORKING else (working - {order.order_id})
         if changed != working:
             open_orders[order.account_id] = OpenOrders(order_ids=tuple(sorted(changed)))
         # One event with the order's state after this step; its version counts the transitions taken.
@@ -72,12 +76,12 @@ def register(kit: AgentKit, orders: Any, open_orders: Any, router: ExecutionRout
                      fills=len(execution.fills))
 
     async def cancel_one(order: Order, code: ReasonCode, detail: str) -> None:
-        cancelled = cancel(order, datetime.now(UTC), code.value, detail)
-        if cancelled is None:
-            return
         with traced(order.trace_id, order_id=order.order_id, account_id=order.account_id):
-            await publish(Execution(cancelled))
-            log.info("order.cancelled", reason_code=code.value, detail=detail, status=cancelled.status.value)
+            cancelled = await router.cancel(order, code, detail)
+            if cancelled is None:
+                return
+            await publish(cancelled)
+            log.info("order.cancelled", reason_code=code.value, detail=detail, status=cancelled.order.status.value)
 
     def working(account_id: str) -> list[Order]:
         ids = (open_orders.get(account_id) or OpenOrders()).order_ids
@@ -101,13 +105,12 @@ def register(kit: AgentKit, orders: Any, open_orders: Any, router: ExecutionRout
                                          f"kill_switch={command.switch.key} actor={command.switch.actor}")
             case MatchResting():
                 for order in working(command.account_id):
-                    if order.effective_mode in (ExecutionMode.PAPER, ExecutionMode.SHADOW):
+                    with traced(order.trace_id, order_id=order.order_id, account_id=order.account_id):
                         execution = await router.match_resting(order)
                         if execution.order is not order:
-                            with traced(order.trace_id, order_id=order.order_id, account_id=order.account_id):
-                                await publish(execution)
-                                log.info("order.resting_matched", status=execution.order.status.value,
-                                         fills=len(execution.fills))
+                            await publish(execution)
+                            log.info("order.resting_matched", status=execution.order.status.value,
+                                     fills=len(execution.fills))
 
     @kit.app.agent(kit.topic(ORDER_DECISIONS), name="oms")
     async def oms(stream: Any) -> None:

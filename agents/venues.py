@@ -15,39 +15,40 @@ the OMS wherever the account's partition is.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 import redis.asyncio as aioredis
+from redis.typing import EncodableT, FieldT
 
 from agents.kit import AgentKit
 from connectors.base import Connector
-from connectors.errors import UnsupportedError
+from connectors.errors import ConnectorError, UnsupportedError
 from connectors.http import redact
 from connectors.registry import Binding, ConnectorRegistry
 from core.accounts import Account, Owner
 from core.audit import AuditAction, AuditEvent
 from core.fills import Fill
+from core.instruments import InstrumentCatalog
 from core.ledger import Ledger, Position
 from core.orders import Order, OrderStatus
-from core.types import ZERO, ExecutionMode, Frozen, UtcDatetime
+from core.reasons import ReasonCode
+from core.types import ZERO, ExecutionMode, Frozen
 from core.venue import Balance, PlaceResult, VenueFill, VenuePosition
-from streams.kafka import ensure_topics
-from streams.records import FillReported, PositionUpdated, decode
-from streams.topics import MD_QUOTES, ORDER_EVENTS, POSITIONS, Key, TopicSpec
+from streams.app import faust_topic
+from streams.records import FillReported, PositionUpdated, ShadowSeed, decode
+from streams.topics import MD_QUOTES, ORDER_EVENTS, POSITIONS, SHADOW_SEEDS
 from tradestream.logging import SECRET_KEYS, get_logger, traced
 
 log = get_logger(__name__)
 
-SHADOW_SEEDS = TopicSpec("portfolio.shadow_seeds", Key.ACCOUNT, "ShadowSeed",
-                         "Opening ledgers of shadow accounts, read from their venue accounts; applied once.")
-"""Worker-internal: it carries a seed to the worker that owns the account's ledger partition."""
 UNATTRIBUTED_FOR = timedelta(days=1)
 """How long a venue fill no live order claims yet is kept and tried again (its order may not be known yet)."""
 SEED_RETRY_S = 10.0
+ORDER_FILLS_KEPT = timedelta(days=30)
 
 
 class LiveOrderRef(Frozen):
@@ -76,16 +77,6 @@ class LiveOrderRef(Frozen):
                     liquidity=venue_fill.liquidity, mode=ExecutionMode.LIVE, ts=venue_fill.ts)
 
 
-class ShadowSeed(Frozen):
-    schema_version: Literal[1] = 1
-    account_id: str
-    connectors: tuple[str, ...]
-    balances: tuple[Balance, ...]
-    positions: tuple[VenuePosition, ...]
-    ledger: Ledger
-    at: UtcDatetime
-
-
 class VenueState:
     """Redis keys for live orders and shadow seeding, namespaced by the topic prefix."""
 
@@ -94,34 +85,37 @@ class VenueState:
         self._prefix = f"{prefix}venues:"
 
     async def remember(self, binding: str, ref: LiveOrderRef) -> None:
-        fields = {f"c:{ref.client_order_id}": ref.model_dump_json()}
+        fields: dict[FieldT, EncodableT] = {f"c:{ref.client_order_id}": ref.model_dump_json()}
         if ref.venue_order_id is not None:
             fields[f"v:{ref.venue_order_id}"] = fields[f"c:{ref.client_order_id}"]
-        await self._redis.hset(f"{self._prefix}refs:{binding}", mapping=fields)  # type: ignore[misc]
+        await self._redis.hset(f"{self._prefix}refs:{binding}", mapping=fields)
 
     async def ref_for(self, binding: str, fill: VenueFill) -> LiveOrderRef | None:
-        raw = await self._redis.hmget(f"{self._prefix}refs:{binding}",  # type: ignore[misc]
-                                      [f"c:{fill.client_order_id}", f"v:{fill.venue_order_id}"])
+        fields = [f"v:{fill.venue_order_id}", *([f"c:{fill.client_order_id}"] if fill.client_order_id else [])]
+        raw = await self._redis.hmget(f"{self._prefix}refs:{binding}", fields)
         found = next((r for r in raw if r), None)
         return LiveOrderRef.model_validate_json(found) if found else None
 
     async def record_fill(self, order_id: str, fill: VenueFill) -> None:
-        await self._redis.hset(f"{self._prefix}fills:{order_id}", fill.venue_trade_id,  # type: ignore[misc]
-                               fill.model_dump_json())
+        key = f"{self._prefix}fills:{order_id}"
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.hset(key, fill.venue_trade_id, fill.model_dump_json())
+        pipe.expire(key, ORDER_FILLS_KEPT)  # read while the order works; its fills are on Kafka for good
+        await pipe.execute()
 
     async def fills_of(self, order_id: str) -> list[VenueFill]:
-        raw = await self._redis.hvals(f"{self._prefix}fills:{order_id}")  # type: ignore[misc]
+        raw = await self._redis.hvals(f"{self._prefix}fills:{order_id}")
         return sorted((VenueFill.model_validate_json(r) for r in raw), key=lambda f: (f.ts, f.venue_trade_id))
 
     async def unattributed(self, binding: str) -> list[VenueFill]:
-        raw = await self._redis.hvals(f"{self._prefix}unattributed:{binding}")  # type: ignore[misc]
+        raw = await self._redis.hvals(f"{self._prefix}unattributed:{binding}")
         return [VenueFill.model_validate_json(r) for r in raw]
 
     async def hold_unattributed(self, binding: str, fills: Iterable[VenueFill]) -> None:
         key = f"{self._prefix}unattributed:{binding}"
         pipe = self._redis.pipeline(transaction=True)
         pipe.delete(key)
-        mapping = {f.venue_trade_id: f.model_dump_json() for f in fills}
+        mapping: dict[FieldT, EncodableT] = {f.venue_trade_id: f.model_dump_json() for f in fills}
         if mapping:
             pipe.hset(key, mapping=mapping)
         await pipe.execute()
@@ -162,6 +156,9 @@ def placed(order: Order, result: PlaceResult, binding: str, at: datetime) -> Ord
     status = _PLACED_STATUS.get(result.status, OrderStatus.OPEN)
     if status is OrderStatus.FILLED:
         return order.transition(status, at, filled_quantity=order.quantity, venue_response=venue_response)
+    if status is OrderStatus.REJECTED:
+        return order.transition(status, at, reason_code=ReasonCode.VENUE_REJECTED.value,
+                                reason_detail=f"venue status {result.status.value}", venue_response=venue_response)
     return order.transition(status, at, venue_response=venue_response)
 
 
@@ -171,12 +168,6 @@ def register(kit: AgentKit, registry: ConnectorRegistry, ledgers: Any) -> None:
         return
     state = VenueState(kit.redis, kit.settings.topic_prefix)
     interval = kit.settings.connectors.poll_interval_s
-    seeds = kit.topic(SHADOW_SEEDS) if SHADOW_SEEDS.name in kit.topics else None
-    if seeds is None:
-        ensure_topics(kit.settings, [SHADOW_SEEDS])
-        seeds = kit.topics.setdefault(SHADOW_SEEDS.name, kit.app.topic(
-            f"{kit.settings.topic_prefix}{SHADOW_SEEDS.name}", key_type=bytes, value_type=bytes,
-            key_serializer="raw", value_serializer="raw", partitions=kit.settings.topic_partitions))
     quote_tasks: dict[str, asyncio.Task[None]] = {}
 
     async def publish_quotes(binding: Binding) -> None:
@@ -195,21 +186,33 @@ def register(kit: AgentKit, registry: ConnectorRegistry, ledgers: Any) -> None:
             quote_tasks[binding.name] = asyncio.get_running_loop().create_task(publish_quotes(binding))
 
     for binding in registry.bindings:
-        live = [a for a in binding.account_ids if kit.accounts[a].mode is ExecutionMode.LIVE]
-        if live:
+        if any(kit.accounts[a].mode is ExecutionMode.LIVE for a in binding.account_ids):
             kit.timer(interval, f"live_fills_{binding.name}", on_leader=True)(
                 partial(poll_fills, kit, state, binding))
 
+    @kit.app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode types the handler with mypy_extensions
+    async def close_connectors(app: Any, *args: Any, **kwargs: Any) -> None:
+        for task in quote_tasks.values():
+            task.cancel()
+        await registry.close()
+
     shadow = [a for a in kit.accounts.values() if a.mode is ExecutionMode.SHADOW and registry.bindings_of(a.account_id)]
+    if shadow:
+        register_seeding(kit, registry, state, ledgers, shadow)
+
+
+def register_seeding(kit: AgentKit, registry: ConnectorRegistry, state: VenueState, ledgers: Any,
+                     shadow: list[Account]) -> None:
+    kit.topics[SHADOW_SEEDS.name] = faust_topic(kit.app, SHADOW_SEEDS, kit.settings)
     requested: dict[str, float] = {}
 
-    @kit.timer(interval, "shadow_seeding", on_leader=True)
+    @kit.timer(kit.settings.connectors.poll_interval_s, "shadow_seeding", on_leader=True)
     async def request_seeds() -> None:
         loop = asyncio.get_running_loop()
         for account in shadow:
             if loop.time() < requested.get(account.account_id, 0.0) or await state.seeded(account.account_id):
                 continue
-            seed = await read_seed(account, registry.bindings_of(account.account_id))
+            seed = await read_seed(account, registry.bindings_of(account.account_id), kit.catalog)
             if seed is not None:
                 requested[account.account_id] = loop.time() + SEED_RETRY_S
                 await kit.send(SHADOW_SEEDS, account.account_id, seed, None)
@@ -221,7 +224,7 @@ def register(kit: AgentKit, registry: ConnectorRegistry, ledgers: Any) -> None:
         else:
             # Audited first: a seed that cannot be audited is not applied (the seeder sends it again).
             await asyncio.to_thread(kit.control_plane.audit, AuditEvent(
-                action=AuditAction.CONFIG_CHANGED, actor="shadow-seed", subject=f"account:{seed.account_id}",
+                action=AuditAction.SHADOW_LEDGER_SEEDED, actor="shadow-seed", subject=f"account:{seed.account_id}",
                 at=seed.at, after={"opening_ledger": seed.ledger.model_dump(mode="json"),
                                    "connectors": list(seed.connectors),
                                    "balances": [b.model_dump(mode="json") for b in seed.balances],
@@ -236,27 +239,25 @@ def register(kit: AgentKit, registry: ConnectorRegistry, ledgers: Any) -> None:
                      positions={i: str(p.quantity) for i, p in seed.ledger.positions.items()})
         await state.mark_seeded(seed.account_id, seed.at)
 
-    @kit.app.agent(seeds, name="shadow_seeds")
+    @kit.app.agent(kit.topic(SHADOW_SEEDS), name="shadow_seeds")
     async def shadow_seeds(stream: Any) -> None:
         await kit.consume(stream, partial(decode, ShadowSeed), "shadow_seeds", on_seed)
-
-    @kit.app.on_before_shutdown.connect
-    async def close_connectors(app: Any, **kwargs: Any) -> None:
-        for task in quote_tasks.values():
-            task.cancel()
-        await registry.close()
 
 
 async def poll_fills(kit: AgentKit, state: VenueState, binding: Binding) -> None:
     """One poll of the connector's fills: attribute, emit, then move the cursor."""
     cursor = await state.cursor(binding.name)
-    page = await binding.connector.fills_since(cursor)
+    try:
+        page = await binding.connector.fills_since(cursor)
+    except ConnectorError as exc:  # the venue is down or slow: the same cursor is read again on the next poll
+        log.warning("live_fill.poll_failed", connector=binding.name, error=f"{type(exc).__name__}: {exc}")
+        return
     pending = {f.venue_trade_id: f for f in (*await state.unattributed(binding.name), *page.fills)}
     held = []
     now = datetime.now(UTC)
     for venue_fill in pending.values():
         ref = await state.ref_for(binding.name, venue_fill)
-        if ref is None or ref.account_id not in binding.account_ids:
+        if ref is None:
             if now - venue_fill.ts < UNATTRIBUTED_FOR:
                 held.append(venue_fill)
             else:
@@ -276,7 +277,7 @@ async def poll_fills(kit: AgentKit, state: VenueState, binding: Binding) -> None
         await state.set_cursor(binding.name, page.cursor)
 
 
-async def read_seed(account: Account, bindings: list[Binding]) -> ShadowSeed | None:
+async def read_seed(account: Account, bindings: Sequence[Binding], catalog: InstrumentCatalog) -> ShadowSeed | None:
     """The account's opening ledger from its venue accounts, or None when a read failed (tried again later: an
     unread account is unknown, never empty)."""
     balances: list[Balance] = []
@@ -291,8 +292,10 @@ async def read_seed(account: Account, bindings: list[Binding]) -> ShadowSeed | N
                 cost = venue_position.average_price
                 if cost is None:
                     cost = await _mark(binding.connector, venue_position.instrument_id)
-                held[venue_position.instrument_id] = Position(instrument_id=venue_position.instrument_id,
-                                                              quantity=venue_position.quantity, average_price=cost)
+                instrument = catalog.get(venue_position.instrument_id)
+                held[venue_position.instrument_id] = Position(
+                    instrument_id=venue_position.instrument_id, quantity=venue_position.quantity, average_price=cost,
+                    multiplier=instrument.multiplier if instrument else Decimal(1))
     except Exception as exc:  # any failed read: nothing is seeded from it
         log.warning("shadow.seed_read_failed", account_id=account.account_id, error=f"{type(exc).__name__}: {exc}")
         return None

@@ -1,4 +1,5 @@
-"""The stream worker: one Faust app carrying the order-flow agents, their tables and a heartbeat."""
+"""The stream worker: one Faust app carrying the order-flow agents, their tables, the venue connectors' loops and a
+heartbeat."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from datetime import UTC, datetime
 
 import faust
 
-from agents import oms, policy_watch, portfolio, risk_gate, strategy_runner
+from agents import oms, policy_watch, portfolio, risk_gate, strategy_runner, venues
 from agents.execution import ExecutionRouter
 from agents.kit import AgentKit
 from agents.oms import OpenOrders
+from connectors.registry import build_registry
 from core.fill_model import FillModel
 from core.ledger import Ledger
 from core.orders import Order
@@ -23,14 +25,16 @@ from tradestream.logging import stdlib_logging_config
 
 def build_worker(settings: Settings) -> faust.App:
     kit = AgentKit(settings)
+    registry = build_registry(settings.connectors, kit.catalog)  # a bad connector stops start-up, named
     ledgers = kit.table("ledgers", Ledger)
     orders = kit.table("orders", Order)
     open_orders = kit.table("open_orders", OpenOrders)
     seen_fills = kit.table("seen_fills", None)
     strategy_runner.register(kit)
     risk_gate.register(kit, ledgers)
-    oms.register(kit, orders, open_orders, ExecutionRouter(kit, FillModel()))
+    oms.register(kit, orders, open_orders, ExecutionRouter(kit, FillModel(), registry))
     portfolio.register(kit, ledgers, seen_fills)
+    venues.register(kit, registry, ledgers)
     if settings.risk_policy_file is not None:
         policy_watch.register(kit, settings.risk_policy_file)
     beat_key = heartbeat_key(settings, "worker:stream")
@@ -48,8 +52,8 @@ def run_worker(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM. Faust's worker handles signals and a clean shutdown."""
     if settings.risk_policy_file is not None:
         policy_watch.load_policy_file(settings.risk_policy_file)  # an invalid file stops start-up, named
+    app = build_worker(settings)  # before touching Kafka: a bad connector section stops start-up, named
     ensure_topics(settings)  # idempotent; Faust would otherwise wait on topics that do not exist
-    app = build_worker(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), redirect_stdouts=False, quiet=True,
                           logging_config=stdlib_logging_config(settings.log_level))
     # Faust's terminal spinner turns the root logger to DEBUG, which makes every send format a debug record.

@@ -31,6 +31,7 @@ class AuditAction(StrEnum):
     LIVE_ENABLED_CHANGED = "live_enabled_changed"
     FORGED_DECISION_REFUSED = "forged_decision_refused"
     TRADING_STATE_CHANGED = "trading_state_changed"
+    SHADOW_LEDGER_SEEDED = "shadow_ledger_seeded"
 
 
 class AuditEvent(Frozen):

@@ -64,6 +64,8 @@ def cancel(order: Order, at: UtcDatetime, reason_code: str, detail: str) -> Orde
     a live one goes to pending_cancel until the venue confirms."""
     if order.status not in CANCELLABLE:
         return None
+    if order.effective_mode is ExecutionMode.LIVE and order.status is OrderStatus.PENDING_SUBMIT:
+        return None  # its outcome at the venue is unknown: it may be held there; reconciliation resolves it
     target = OrderStatus.PENDING_CANCEL if order.effective_mode is ExecutionMode.LIVE else OrderStatus.CANCELLED
     if order.status in (OrderStatus.NEW, OrderStatus.PENDING_SUBMIT):
         target = OrderStatus.CANCELLED  # never reached the venue

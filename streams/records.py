@@ -16,11 +16,12 @@ from core.audit import AuditEvent
 from core.commands import CancelOrder, CancelScope, MatchResting, OrderCommand
 from core.control import KillSwitch, LiveEnabled
 from core.fills import Fill
-from core.ledger import PnlSnapshot, Position
+from core.ledger import Ledger, PnlSnapshot, Position
 from core.market import Quote
 from core.orders import Order, OrderIntent
 from core.risk import RiskDecision
 from core.types import Frozen, UtcDatetime
+from core.venue import Balance, VenuePosition
 
 TRACE_HEADER = "trace_id"
 RECORD_HEADER = "record"
@@ -55,6 +56,18 @@ class PositionUpdated(Frozen):
 
 
 ORDER_COMMAND: TypeAdapter[CancelOrder | CancelScope | MatchResting] = TypeAdapter(OrderCommand)
+
+
+class ShadowSeed(Frozen):
+    """A shadow account's opening ledger, read from its venue account; applied once, never written back."""
+
+    schema_version: Literal[1] = 1
+    account_id: str
+    connectors: tuple[str, ...]
+    balances: tuple[Balance, ...]
+    positions: tuple[VenuePosition, ...]
+    ledger: Ledger
+    at: UtcDatetime
 
 
 class DeadLetter(Frozen):

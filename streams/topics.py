@@ -62,11 +62,17 @@ RISK_POLICY = TopicSpec("control.risk_policy", Key.CONTROL, "PolicyBook",
 AUDIT = TopicSpec("audit.events", Key.CONTROL, "AuditEvent",
                   "Config, policy, kill-switch, live_enabled, mode and integrity events; chained by the audit sink.",
                   retention_ms=-1, single_partition=True)
+SHADOW_SEEDS = TopicSpec("portfolio.shadow_seeds", Key.ACCOUNT, "ShadowSeed",
+                         "Opening ledgers of shadow accounts, read from their venue accounts; applied once.")
+RECONCILIATION = TopicSpec("reconcile.reports", Key.ACCOUNT, "ReconciliationReport",
+                           "Each reconciliation of an account against its venue: matched, mismatched or unknown.",
+                           retention_ms=-1)
 DEAD_LETTER = TopicSpec("deadletter", Key.SOURCE_TOPIC, "DeadLetter",
                         "Messages that failed to decode or validate, with the reason; kept for inspection.")
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (MD_QUOTES, ORDER_INTENTS, ORDER_DECISIONS, ORDER_EVENTS, ORDER_COMMANDS,
-                                     POSITIONS, PNL, KILL_SWITCH, LIVE_ENABLED, RISK_POLICY, AUDIT, DEAD_LETTER)
+                                     POSITIONS, PNL, KILL_SWITCH, LIVE_ENABLED, RISK_POLICY, AUDIT, SHADOW_SEEDS,
+                                     RECONCILIATION, DEAD_LETTER)
 
 
 def topic_name(spec: TopicSpec, prefix: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -11,6 +11,9 @@ from rich.console import Console
 from backtest.cli import app as backtest_app
 from tradestream.config import ConfigError, Settings, load_settings
 from tradestream.logging import configure_logging
+
+if TYPE_CHECKING:
+    from connectors.registry import ConnectorRegistry, HealthCheck
 
 app = typer.Typer(help="tradestream: a multi-asset trading platform on Kafka.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -47,6 +50,9 @@ def worker() -> None:
         run_worker_process(_settings("worker"))
     except PolicyError as exc:
         console.print(f"[red]invalid risk policy file: {exc}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    except ConfigError as exc:  # e.g. a connector section that its loader refuses
+        console.print(f"[red]{exc}[/red]", highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -139,6 +145,104 @@ def audit_verify() -> None:
         raise typer.Exit(1)
     console.print(f"audit chain intact: {len(entries)} entries" +
                   (f", last hash {entries[-1].hash}" if entries else ""))
+
+
+connectors_app = typer.Typer(help="The venue connectors.", no_args_is_help=True)
+app.add_typer(connectors_app, name="connectors")
+
+
+def _registry(settings: Settings) -> ConnectorRegistry:
+    from connectors.registry import build_registry
+    from connectors.simulated.market import default_catalog
+
+    try:
+        return build_registry(settings.connectors, default_catalog())
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+
+
+@connectors_app.command("check")
+def connectors_check() -> None:
+    """Each enabled connector's health, capabilities and latency; exit 1 when one is unreachable."""
+    import asyncio
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    registry = _registry(_settings("connectors"))
+    if not registry.bindings:
+        console.print("no connector is enabled (settings: connectors.kalshi, connectors.coinbase, connectors.ibkr)")
+        return
+
+    async def check() -> list[HealthCheck]:
+        try:
+            return await registry.check()
+        finally:
+            await registry.close()
+
+    results = asyncio.run(check())
+    table = Table("connector", "reachable", "authenticated", "latency ms", "market data", "capabilities", "detail",
+                  title="connectors")
+    for result in results:
+        caps = result.binding.connector.capabilities
+        capabilities = (f"{', '.join(sorted(a.value for a in caps.asset_classes))}; "
+                        f"{', '.join(sorted(t.value for t in caps.order_types))}; "
+                        f"tif {', '.join(sorted(t.value for t in caps.time_in_force))}; "
+                        f"streaming md={caps.streaming_market_data} fills={caps.streaming_fills}; "
+                        f"fractional={caps.fractional_quantities}")
+        health = result.health
+        if health is None:
+            table.add_row(result.binding.name, "[red]no[/red]", "?", "-", "-", capabilities, escape(result.error))
+            continue
+        table.add_row(result.binding.name, "yes" if health.reachable else "[red]no[/red]",
+                      "yes" if health.authenticated else "[red]no[/red]",
+                      f"{health.latency_ms:.1f}" if health.latency_ms is not None else "-",
+                      health.market_data_mode.value, capabilities, escape(health.detail))
+    console.print(table)
+    if not all(result.reachable for result in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def reconcile(account: Annotated[list[str] | None, typer.Option(help="Only this account (repeatable).")] = None
+              ) -> None:
+    """Compare each live and shadow account with its venue and publish the reports; never places an order.
+    Exit 0 when all match, 1 when one is mismatched, 3 when one is unknown (a venue read failed)."""
+    import asyncio
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    from agents.reconciliation import publish_reports, reconcile_all
+    from connectors.simulated.market import default_catalog
+    from core.reconcile import ReconciliationReport, ReconciliationStatus
+
+    settings = _settings("reconcile")
+    registry = _registry(settings)
+
+    async def run() -> list[ReconciliationReport]:
+        try:
+            return await reconcile_all(settings, registry, default_catalog(), account or ())
+        finally:
+            await registry.close()
+
+    reports = asyncio.run(run())
+    if not reports:
+        console.print("no live or shadow account trades through an enabled connector: nothing to reconcile")
+        return
+    publish_reports(settings, reports)
+    table = Table("account", "connector", "status", "kind", "subject", "ours", "theirs", "detail",
+                  title="reconciliation")
+    for report in reports:
+        table.add_row(report.account_id, report.venue, report.status.value.upper())
+        for found in report.discrepancies:
+            table.add_row("", "", "", found.kind.value, escape(found.subject), escape(found.ours or "-"),
+                          escape(found.theirs or "-"), escape(found.detail))
+    console.print(table)
+    statuses = {report.status for report in reports}
+    codes = ((ReconciliationStatus.UNKNOWN, 3), (ReconciliationStatus.MISMATCHED, 1))
+    raise typer.Exit(next((code for status, code in codes if status in statuses), 0))
 
 
 @app.command("config")

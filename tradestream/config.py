@@ -18,6 +18,7 @@ from pydantic import (
     SecretStr,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -185,8 +186,14 @@ class Settings(BaseSettings):
             raise ValueError("accounts: account_id values must be unique")
         if self.strategy.account_id not in ids:
             raise ValueError(f"strategy.account_id: {self.strategy.account_id!r} is not a configured account")
-        modes = {a.account_id: a.mode for a in self.accounts}
-        for venue, groups in self.connectors.venue_accounts().items():
+        return self
+
+    @field_validator("connectors")
+    @classmethod
+    def _connector_accounts(cls, value: ConnectorSettings, info: ValidationInfo) -> ConnectorSettings:
+        # A field validator (accounts are validated before it): its error echoes the connector settings only.
+        modes = {a.account_id: a.mode for a in info.data.get("accounts", ())}
+        for venue, groups in value.venue_accounts().items():
             for group in groups:
                 for account_id in group:
                     if modes.get(account_id) not in (ExecutionMode.LIVE, ExecutionMode.SHADOW):
@@ -196,7 +203,7 @@ class Settings(BaseSettings):
                 live = [a for a in group if modes[a] is ExecutionMode.LIVE]
                 if len(live) > 1:
                     raise ValueError(f"connectors.{venue}.accounts: {live} would be live ledgers of one venue account")
-        return self
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -240,6 +247,16 @@ def _unknown_env_keys() -> list[str]:
     return sorted(unknown)
 
 
+_SECRET_FIELD_WORDS = ("key", "dsn", "url", "secret", "password", "token")
+
+
+def _shown_input(field: str, value: Any) -> str:
+    """The offending value, unless it could hold a secret (a secret field, or a whole section echoed back)."""
+    if isinstance(value, dict | list | tuple) or any(word in field.lower() for word in _SECRET_FIELD_WORDS):
+        return ""
+    return f" (got {value!r})"
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings or raise ConfigError naming each bad field and what is wrong with it."""
     unknown = _unknown_env_keys()
@@ -254,6 +271,8 @@ def load_settings(**overrides: Any) -> Settings:
         lines = []
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"]) or "(settings)"
-            lines.append(f"  {field}: {error['msg']} (got {error.get('input')!r})"
-                         if error["type"] != "extra_forbidden" else f"  {field}: unknown setting")
+            if error["type"] == "extra_forbidden":
+                lines.append(f"  {field}: unknown setting")
+            else:
+                lines.append(f"  {field}: {error['msg']}{_shown_input(field, error.get('input'))}")
         raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None

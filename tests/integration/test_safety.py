@@ -15,18 +15,17 @@ import pytest
 import redis
 from confluent_kafka import Consumer, Producer
 
-from connectors.simulated.market import SimulatedMarket
 from core.accounts import Account, Owner
 from core.risk import RiskDecision
 from core.types import ExecutionMode
 from streams.kafka import consumer_config, ensure_topics, headers, producer_config
 from streams.records import AuditEvent, DeadLetter, FillReported, decode_order_event, encode
 from streams.shared_state import latest_quotes_key
-from streams.topics import AUDIT, DEAD_LETTER, MD_QUOTES, ORDER_DECISIONS, ORDER_EVENTS, topic_name
+from streams.topics import AUDIT, DEAD_LETTER, ORDER_DECISIONS, ORDER_EVENTS, topic_name
 from tests.kit.builders import intent
 from tests.kit.processes import free_port, running
 from tests.kit.waiting import eventually
-from tradestream.config import Settings
+from tradestream.config import Settings, StrategySettings
 
 pytestmark = pytest.mark.integration
 
@@ -53,15 +52,13 @@ max_position_quantity = "1000"
 def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     policy_file = tmp_path_factory.mktemp("policy") / "policies.toml"
     policy_file.write_text(POLICY_V1)
+    # The feed keeps quotes fresh (the gate refuses stale ones); the strategy is given nothing to trade, so
+    # the only orders are the tests' own.
+    quiet_strategy = StrategySettings(params={"fast": 5, "slow": 20, "quantity": {}})
     live = settings.model_copy(update={"api_port": free_port(), "accounts": [*settings.accounts, LIVE],
-                                       "risk_policy_file": policy_file})
+                                       "risk_policy_file": policy_file, "strategy": quiet_strategy})
     ensure_topics(live)
-    with running(live, "sinks", "worker", "api", log_dir=tmp_path_factory.mktemp("logs")):
-        producer = Producer(producer_config(live))
-        for quote in SimulatedMarket(seed=5).next_round(datetime.now(UTC)):
-            producer.produce(topic_name(MD_QUOTES, live.topic_prefix), key=quote.instrument_id.encode(),
-                             value=encode(quote), headers=headers(None, "Quote"))
-        producer.flush(10)
+    with running(live, "sinks", "worker", "api", "feed", log_dir=tmp_path_factory.mktemp("logs")):
         store = redis.Redis.from_url(live.redis)
         eventually(lambda: store.hlen(latest_quotes_key(live)) >= 6, what="quotes in the market view")
         eventually(lambda: api(live, "GET", "/v1/control/risk-policies").json()["source"] == "file",

@@ -36,6 +36,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "TRADESTREAM_ACCOUNTS": json.dumps([a.model_dump(mode="json") for a in settings.accounts]),
         "TRADESTREAM_RISK": settings.risk.model_dump_json(),
         "TRADESTREAM_STRATEGY": settings.strategy.model_dump_json(),
+        "TRADESTREAM_CONNECTORS": settings.connectors.model_dump_json(),
     })
     if settings.risk_policy_file is not None:
         env["TRADESTREAM_RISK_POLICY_FILE"] = str(settings.risk_policy_file)

@@ -68,3 +68,17 @@ def test_one_nested_risk_value_changes_only_that_value(monkeypatch: pytest.Monke
     settings = load_settings()
     assert settings.risk.max_order_notional == 5000
     assert settings.risk.max_position_quantity == load_settings().risk.max_position_quantity != 0
+
+
+def test_errors_never_echo_a_secret_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRADESTREAM_POSTGRES_DSN", "postgresql://u:hunter2@h/db")
+    monkeypatch.setenv("TRADESTREAM_REDIS_URL", "redis://:hunter3@h/0")
+    monkeypatch.setenv("TRADESTREAM_API_PORT", "hunter4")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "api_port" in str(caught.value) and "hunter4" in str(caught.value)
+    monkeypatch.setenv("TRADESTREAM_API_PORT", "8000")
+    monkeypatch.setenv("TRADESTREAM_STRATEGY__ACCOUNT_ID", "ghost")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "hunter2" not in str(caught.value) and "hunter3" not in str(caught.value)

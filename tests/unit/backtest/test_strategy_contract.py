@@ -46,6 +46,7 @@ class StandInKit:
         self.agents: list[Callable[[Any], Coroutine[Any, Any, None]]] = []
         self.sent: list[tuple[TopicSpec, OrderIntent]] = []
         self.quotes: list[Quote] = []
+        self.timers: list[Callable[[], Coroutine[Any, Any, None]]] = []
 
     def agent(self, topic: Any, name: str) -> Callable[[Callable[[Any], Coroutine[Any, Any, None]]], Any]:
         def register(fn: Callable[[Any], Coroutine[Any, Any, None]]) -> Any:
@@ -55,6 +56,12 @@ class StandInKit:
 
     def topic(self, spec: TopicSpec) -> TopicSpec:
         return spec
+
+    def timer(self, interval: float, name: str) -> Callable[[Callable[[], Coroutine[Any, Any, None]]], Any]:
+        def register(fn: Callable[[], Coroutine[Any, Any, None]]) -> Any:
+            self.timers.append(fn)
+            return fn
+        return register
 
     async def consume(self, stream: Any, parse: Any, consumer: str,
                       handle: Callable[[Quote, Any], Awaitable[None]]) -> None:
@@ -79,8 +86,8 @@ def through_the_runner(name: str) -> list[OrderIntent]:
     kit = StandInKit(settings)
     kit.quotes = quotes(name)
     strategy_runner.register(kit)  # type: ignore[arg-type]  # the stand-in has what the runner uses
-    [agent] = kit.agents
-    asyncio.run(agent(None))
+    quotes_agent = kit.agents[0]  # the first agent the runner registers reads md.quotes
+    asyncio.run(quotes_agent(None))
     assert {spec for spec, _ in kit.sent} <= {ORDER_INTENTS}
     return [intent for _, intent in kit.sent]
 

@@ -1,0 +1,181 @@
+"""The enabled venue connectors, built from the settings with each connector's own configuration loader.
+
+Credentials never come from the settings: each loader reads its venue's environment variables, or the owner-only
+secrets file the settings name (a path, not a secret). One connector serves one venue account: Kalshi and Coinbase
+credentials open one account each; IBKR gets one connector per IBKR account our accounts are mapped to. Building
+validates everything and raises `ConfigError` naming the field, so a bad connector stops start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from pydantic import ValidationError
+
+from connectors.base import Connector
+from connectors.coinbase import CoinbaseConfig, CoinbaseConnector, CredentialsError
+from connectors.coinbase.config import ENV_SECRETS_FILE as COINBASE_SECRETS_FILE_ENV
+from connectors.ibkr import IbkrConnector, load_config
+from connectors.ibkr.config import ENV_PREFIX as IBKR_ENV_PREFIX
+from connectors.ibkr.config import SECRETS_FILE_ENV as IBKR_SECRETS_FILE_ENV
+from connectors.kalshi import KalshiConfig, KalshiConfigError, KalshiConnector
+from connectors.kalshi.config import ENV_PRIVATE_KEY_FILE as KALSHI_KEY_FILE_ENV
+from connectors.resilience import BackoffPolicy
+from core.instruments import InstrumentCatalog, Venue
+from core.venue import ConnectorHealth
+from tradestream.config import (
+    CoinbaseSettings,
+    ConfigError,
+    ConnectorSettings,
+    IbkrSettings,
+    KalshiSettings,
+    VenueSettings,
+)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One connector, the venue account behind it and our accounts it serves."""
+
+    name: str
+    """`kalshi`, `coinbase` or `ibkr:<IBKR account>`: names its cursors and state."""
+    venue: Venue
+    connector: Connector
+    account_ids: frozenset[str]
+    instrument_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    binding: Binding
+    health: ConnectorHealth | None
+    """None when the check itself failed (see `error`)."""
+    error: str = ""
+
+    @property
+    def reachable(self) -> bool:
+        return self.health is not None and self.health.reachable
+
+
+class ConnectorRegistry:
+    def __init__(self, bindings: Sequence[Binding]) -> None:
+        self.bindings = tuple(bindings)
+        self._by_account = {(account_id, b.venue): b for b in self.bindings for account_id in b.account_ids}
+
+    def binding_for(self, account_id: str, venue: Venue) -> Binding | None:
+        """The connector through which this account trades on this venue, if any."""
+        return self._by_account.get((account_id, venue))
+
+    def bindings_of(self, account_id: str) -> list[Binding]:
+        return [b for b in self.bindings if account_id in b.account_ids]
+
+    async def check(self, timeout_s: float = 30.0) -> list[HealthCheck]:
+        """Every connector's health, asked at the same time."""
+        async def one(binding: Binding) -> HealthCheck:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    return HealthCheck(binding, await binding.connector.health())
+            except Exception as exc:  # a check that cannot complete says: not reachable, and why
+                return HealthCheck(binding, None, f"{type(exc).__name__}: {exc}")
+
+        return list(await asyncio.gather(*(one(b) for b in self.bindings)))
+
+    async def close(self) -> None:
+        await asyncio.gather(*(b.connector.close() for b in self.bindings), return_exceptions=True)
+
+
+def build_registry(settings: ConnectorSettings, catalog: InstrumentCatalog,
+                   environ: Mapping[str, str] | None = None) -> ConnectorRegistry:
+    env = dict(os.environ if environ is None else environ)
+    bindings: list[Binding] = []
+    if (kalshi := settings.kalshi) is not None:
+        bindings.append(_bind("kalshi", Venue.KALSHI, kalshi, catalog, kalshi.accounts,
+                              partial(_kalshi_connector, env, kalshi)))
+    if (coinbase := settings.coinbase) is not None:
+        bindings.append(_bind("coinbase", Venue.COINBASE, coinbase, catalog, coinbase.accounts,
+                              partial(_coinbase_connector, env, coinbase)))
+    if (ibkr := settings.ibkr) is not None:
+        backed: dict[str | None, tuple[str, ...]] = dict(ibkr.account_ids().items())
+        # Without mapped accounts the connector still serves checks and quotes, for the loader's own account.
+        for ibkr_account, ours in (backed or {None: ()}).items():
+            name = f"ibkr:{ibkr_account}" if ibkr_account else "ibkr"
+            bindings.append(_bind(name, Venue.IBKR, ibkr, catalog, ours,
+                                  partial(_ibkr_connector, env, ibkr, catalog, ibkr_account)))
+    return ConnectorRegistry(bindings)
+
+
+def _bind(name: str, venue: Venue, venue_settings: VenueSettings, catalog: InstrumentCatalog,
+          account_ids: Iterable[str], build: Callable[[], Connector]) -> Binding:
+    field = f"connectors.{venue.value}"
+    for instrument_id in venue_settings.instruments:
+        instrument = catalog.get(instrument_id)
+        if instrument is None or instrument.venue is not venue:
+            raise ConfigError(f"invalid configuration:\n  {field}.instruments: {instrument_id!r} is not a "
+                              f"{venue.value} instrument of the catalog")
+    try:
+        connector = build()
+    except ValidationError as exc:
+        # The location and message only: the input of a credentials model is not echoed.
+        lines = [f"  {field}.{'.'.join(str(p) for p in e['loc']) or '(config)'}: {e['msg']}" for e in exc.errors()]
+        raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None
+    except ConfigError as exc:  # IBKR's loader names its own fields
+        lines = [f"  {field}: {line.strip()}" for line in str(exc).splitlines()[1:]]
+        raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None
+    except (KalshiConfigError, CredentialsError) as exc:  # their messages never carry key material
+        raise ConfigError(f"invalid configuration:\n  {field}: {exc}") from None
+    return Binding(name=name, venue=venue, connector=connector, account_ids=frozenset(account_ids),
+                   instrument_ids=venue_settings.instruments)
+
+
+def _with_file(env: dict[str, str], variable: str, venue_settings: VenueSettings) -> dict[str, str]:
+    """The environment the loader reads, with the settings' secrets file under the loader's own variable."""
+    if venue_settings.secrets_file is None:
+        return env
+    return {**env, variable: str(venue_settings.secrets_file)}
+
+
+def _overrides(venue_settings: VenueSettings, **fields: Any) -> dict[str, Any]:
+    """The connector config fields the settings set (None leaves the connector's default)."""
+    fields.update(retry_attempts=venue_settings.retry_attempts, retry_base_s=venue_settings.retry_base_s,
+                  retry_cap_s=venue_settings.retry_cap_s)
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def _kalshi_connector(env: dict[str, str], kalshi: KalshiSettings) -> Connector:
+    return KalshiConnector(KalshiConfig.from_env(_with_file(env, KALSHI_KEY_FILE_ENV, kalshi), **_overrides(
+        kalshi, rest_url=kalshi.rest_url, ws_url=kalshi.ws_url, timeout_s=kalshi.timeout_s)))
+
+
+def _coinbase_connector(env: dict[str, str], coinbase: CoinbaseSettings) -> Connector:
+    return CoinbaseConnector(CoinbaseConfig.from_env(_with_file(env, COINBASE_SECRETS_FILE_ENV, coinbase), **_overrides(
+        coinbase, rest_url=coinbase.rest_url, ws_market_url=coinbase.ws_market_url, ws_user_url=coinbase.ws_user_url,
+        timeout_s=coinbase.timeout_s)))
+
+
+def _ibkr_connector(env: dict[str, str], ibkr: IbkrSettings, catalog: InstrumentCatalog,
+                    account: str | None) -> Connector:
+    settings: dict[str, str | None] = {
+        "ACCOUNT_ID": account, "BASE_URL": ibkr.base_url, "WS_URL": ibkr.ws_url,
+        # The watch list is the quoted instruments, with the catalog's tick sizes (IBKR's contract info has none).
+        "WATCHLIST": ",".join(f"{i}@{_tick(catalog, i)}" for i in ibkr.instruments) or None,
+    }
+    loader_env = _with_file(env, IBKR_SECRETS_FILE_ENV, ibkr)
+    loader_env.update({f"{IBKR_ENV_PREFIX}{key}": value for key, value in settings.items() if value is not None})
+    config = load_config(loader_env)
+    if ibkr.timeout_s is not None:
+        config = type(config).model_validate({**dict(config), "request_timeout_s": ibkr.timeout_s})
+    default = BackoffPolicy()
+    backoff = BackoffPolicy(base_s=ibkr.retry_base_s or default.base_s, cap_s=ibkr.retry_cap_s or default.cap_s,
+                            max_attempts=ibkr.retry_attempts or default.max_attempts)
+    return IbkrConnector(config, backoff=backoff)
+
+
+def _tick(catalog: InstrumentCatalog, instrument_id: str) -> str:
+    instrument = catalog.get(instrument_id)
+    assert instrument is not None  # checked by _bind before any connector is built
+    return format(instrument.tick_size.normalize(), "f")
