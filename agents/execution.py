@@ -25,9 +25,11 @@ from core.control import TradingState
 from core.execution import Execution, Route, route, simulate
 from core.fill_model import FillModel
 from core.instruments import Instrument
+from core.market import Quote
 from core.modes import LiveGate
 from core.orders import Order, OrderStatus
 from core.reasons import ReasonCode
+from core.risk import freshest
 from core.types import ExecutionMode
 from core.venue import LiveWriteAuthorization, OrderBook
 from tradestream.logging import get_logger
@@ -56,7 +58,8 @@ class ExecutionRouter:
                         risk_policy_loaded=view.policy is not None and view.policy.explicit,
                         kill_switch_healthy=state is TradingState.ACTIVE)
 
-    async def execute(self, order: Order) -> Execution:
+    async def execute(self, order: Order, signal: Quote | None = None) -> Execution:
+        """Route and execute a new order; `signal` is the quote its strategy acted on, if any."""
         account = self._kit.accounts[order.account_id]
         instrument = self._instrument(order)
         gate = await self.live_gate(order, instrument.venue.value) \
@@ -66,9 +69,9 @@ class ExecutionRouter:
         if routed.route is Route.REJECTED:
             return Execution(routed.order)
         order = routed.order
+        market = freshest(await self._kit.latest_quote(order.instrument_id), signal)
         if order.effective_mode is ExecutionMode.PAPER:
-            return simulate(order, instrument, await self._kit.latest_quote(order.instrument_id), self._fill_model,
-                            now)
+            return simulate(order, instrument, market, self._fill_model, now)
         binding = self._registry.binding_for(order.account_id, instrument.venue)
         if binding is None:  # a worker without this venue's connector refuses rather than guess
             return Execution(order.transition(OrderStatus.REJECTED, now,
@@ -78,7 +81,7 @@ class ExecutionRouter:
         if not await self._venues.seeded(order.account_id):
             return Execution(order.transition(OrderStatus.REJECTED, now,
                                               reason_code=ReasonCode.SHADOW_NOT_SEEDED.value))
-        return simulate(order, instrument, await self._kit.latest_quote(order.instrument_id), self._fill_model, now,
+        return simulate(order, instrument, market, self._fill_model, now,
                         book=await self._book(binding, order.instrument_id))
 
     async def match_resting(self, order: Order) -> Execution:
