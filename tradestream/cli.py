@@ -124,6 +124,25 @@ def import_history(
 
 
 app.add_typer(backtest_app)  # no name: typer then parses `backtest STRATEGY --data ...` as one command
+@app.command()
+def replay(topic: Annotated[str, typer.Argument(help="A recorded quotes topic (full name), e.g. an earlier "
+                                                     "session's md.quotes.")]) -> None:
+    """Replay a recorded market-data topic into md.quotes at its recorded pace, re-stamped to now."""
+    from datetime import UTC, datetime
+
+    from backtest.replay import read_recorded_quotes, restamped
+    from backtest.replay import replay as replay_quotes
+
+    settings = _settings("replay")
+    quotes = read_recorded_quotes(settings, topic)
+    if not quotes:
+        console.print(f"[red]{topic}: no quotes to replay[/red]", highlight=False)
+        raise typer.Exit(1)
+    span = (quotes[-1].ts - quotes[0].ts).total_seconds()
+    console.print(f"replaying {len(quotes)} quotes spanning {span:.0f} s from {topic}")
+    console.print(f"published {replay_quotes(settings, restamped(quotes, datetime.now(UTC)))} quotes")
+
+
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 
