@@ -82,7 +82,7 @@ def main() -> None:
         next_send = time.monotonic()
         i = 0
         end = time.monotonic() + args.orders / args.rate + 60
-        warmup = 20  # the first intents wait for the worker's partition assignment; they are not timed
+        warmup = max(20, int(args.rate * 3))  # the first seconds settle the worker (assignment, tables): untimed
         while (i < args.orders or len(latencies) < len(sent)) and time.monotonic() < end:
             if i < args.orders and time.monotonic() >= next_send:
                 intent = OrderIntent(
