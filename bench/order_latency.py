@@ -13,6 +13,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -42,6 +43,40 @@ def isolated_settings() -> Settings:
     return load_settings(kafka_bootstrap=endpoints.kafka_bootstrap, redis_url=endpoints.redis_url)
 
 
+class FillListener(threading.Thread):
+    """Reads orders.events in its own thread with a blocking poll (it returns as soon as a message arrives),
+    recording when each fill was received and the fill's own timestamp."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(daemon=True)
+        self._consumer = Consumer(consumer_config(settings, f"bench-{uuid.uuid4().hex[:6]}",
+                                                  **{"fetch.wait.max.ms": 5}))
+        self._consumer.subscribe([topic_name(ORDER_EVENTS, settings.topic_prefix)])
+        self.received: dict[str, tuple[float, datetime]] = {}
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            message = self._consumer.poll(0.1)
+            value = message.value() if message is not None and not message.error() else None
+            if value is None:
+                continue
+            event = json.loads(value)
+            if event["kind"] == "fill":
+                self.received[event["fill"]["order_id"]] = (time.perf_counter(),
+                                                            datetime.fromisoformat(event["fill"]["ts"]))
+        self._consumer.close()
+
+    def wait_for(self, order_ids: list[str], timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not all(o in self.received for o in order_ids):
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.join(10)
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -69,56 +104,52 @@ def main() -> None:
             if time.monotonic() > deadline or worker.poll() is not None:
                 raise SystemExit(f"the stream worker did not start; see {log_path}")
             time.sleep(0.2)
-        consumer = Consumer(consumer_config(settings, f"bench-{uuid.uuid4().hex[:6]}", **{"fetch.wait.max.ms": 1}))
-        consumer.subscribe([topic_name(ORDER_EVENTS, settings.topic_prefix)])
+        fills = FillListener(settings)
+        fills.start()
+        feeding = threading.Event()
+
+        def keep_quotes_fresh() -> None:  # as a feed would: the gate refuses stale quotes
+            while not feeding.wait(1.0):
+                for quote in market.next_round(datetime.now(UTC)):
+                    store.hset(latest_quotes_key(settings), quote.instrument_id, encode(quote))
+
+        threading.Thread(target=keep_quotes_fresh, daemon=True).start()
         producer = Producer(producer_config(settings, **{"linger.ms": 0}))
         account = settings.accounts[0]
-        sent: dict[str, float] = {}
-        start_timed = 0
-        created: dict[str, datetime] = {}
-        routed: list[float] = []
-        latencies: list[float] = []
-        interval = 1 / args.rate
+
+        def send(n: int) -> tuple[str, float, datetime]:
+            intent = OrderIntent(
+                trace_id=uuid.uuid4().hex, account_id=account.account_id, owner=account.owner, strategy_id="bench",
+                idempotency_key=f"k{n}", instrument_id="equity:AAPL", side=Side.BUY if n % 2 == 0 else Side.SELL,
+                order_type=OrderType.MARKET, quantity=Decimal(1), requested_mode=account.mode,
+                source=IntentSource.API, created_at=datetime.now(UTC))
+            at = time.perf_counter()
+            producer.produce(topic_name(ORDER_INTENTS, settings.topic_prefix), key=account.account_id.encode(),
+                             value=encode(intent), headers=headers(intent.trace_id, "OrderIntent"))
+            producer.poll(0)
+            return intent.order_id, at, intent.created_at
+
+        # The first seconds settle the worker (partition assignment, table recovery): sent, awaited, not timed.
+        warmup = [send(n)[0] for n in range(max(20, int(args.rate * 3)))]
+        fills.wait_for(warmup, timeout_s=60)
+        timed: list[tuple[str, float, datetime]] = []
         next_send = time.monotonic()
-        i = 0
-        end = time.monotonic() + args.orders / args.rate + 60
-        warmup = max(20, int(args.rate * 3))  # the first seconds settle the worker (assignment, tables): untimed
-        while (i < args.orders or len(latencies) < len(sent)) and time.monotonic() < end:
-            if i < args.orders and time.monotonic() >= next_send:
-                intent = OrderIntent(
-                    trace_id=uuid.uuid4().hex, account_id=account.account_id, owner=account.owner,
-                    strategy_id="bench", idempotency_key=f"k{i}", instrument_id="equity:AAPL",
-                    side=Side.BUY if i % 2 == 0 else Side.SELL, order_type=OrderType.MARKET, quantity=Decimal(1),
-                    requested_mode=account.mode, source=IntentSource.API, created_at=datetime.now(UTC))
-                sent[intent.order_id] = time.perf_counter()
-                created[intent.order_id] = intent.created_at
-                producer.produce(topic_name(ORDER_INTENTS, settings.topic_prefix), key=account.account_id.encode(),
-                                 value=encode(intent), headers=headers(intent.trace_id, "OrderIntent"))
-                producer.poll(0)
-                i += 1
-                next_send += interval
-            message = consumer.poll(0.001)
-            value = message.value() if message is not None and not message.error() else None
-            if value is None:
-                continue
-            event = json.loads(value)
-            if event["kind"] == "fill" and event["fill"]["order_id"] in sent:
-                latencies.append((time.perf_counter() - sent[event["fill"]["order_id"]]) * 1000)
-                routed.append((datetime.fromisoformat(event["fill"]["ts"]) - created[event["fill"]["order_id"]])
-                              .total_seconds() * 1000)
-                if len(latencies) == warmup:
-                    start_timed = len(latencies)
-            if i == warmup and len(latencies) < warmup:
-                next_send = time.monotonic() + interval  # hold until the warm-up intents came back
-        consumer.close()
+        for n in range(args.orders):
+            time.sleep(max(0.0, next_send - time.monotonic()))  # sleeping, not spinning: the box has 2 cores
+            timed.append(send(len(warmup) + n))
+            next_send += 1 / args.rate
+        fills.wait_for([order_id for order_id, _, _ in timed], timeout_s=60)
+        fills.stop()
+        feeding.set()
     finally:
         worker.terminate()
         worker.wait(30)
-    latencies = latencies[start_timed:]
+    latencies = [(fills.received[o][0] - at) * 1000 for o, at, _ in timed if o in fills.received]
+    routed = [(fills.received[o][1] - created).total_seconds() * 1000 for o, _, created in timed
+              if o in fills.received]
     if not latencies:
         raise SystemExit(f"no fill came back; see the worker's log {log_path}")
-    print(f"intents sent: {len(sent)}  fills received: {len(latencies)}  rate: {args.rate:.0f}/s")
-    routed = routed[start_timed:]
+    print(f"intents timed: {len(timed)}  fills received: {len(latencies)}  rate: {args.rate:.0f}/s")
     print(f"intent-to-routing ms: p50={percentile(routed, 50):.2f} p99={percentile(routed, 99):.2f}")
     print(f"intent-to-fill latency ms: p50={percentile(latencies, 50):.2f} p99={percentile(latencies, 99):.2f} "
           f"max={max(latencies):.2f} mean={statistics.fmean(latencies):.2f}")
