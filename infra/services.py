@@ -605,11 +605,23 @@ def _java_properties_escape(value: str) -> str:
     return value.replace("\\", "\\\\")
 
 
+def new_kafka_cluster_id(random_bytes: Callable[[], bytes] = lambda: uuid.uuid4().bytes) -> str:
+    """16 random bytes in unpadded URL-safe base64, as org.apache.kafka.common.Uuid.randomUuid makes them.
+
+    Like Kafka's own generator it draws again when the id would start with "-": command-line tools (the
+    StorageTool among them) would read such an id as an option, one format in 64.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(random_bytes()).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def _format_kafka_storage(cfg: Config) -> None:
-    # A Kafka cluster id is 16 random bytes in unpadded URL-safe base64 (org.apache.kafka.common.Uuid).
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = new_kafka_cluster_id()
     _say(f"formatting Kafka KRaft storage in {cfg.kafka_data} (cluster id {cluster_id})")
-    _run([*_kafka_java_command(cfg), "kafka.tools.StorageTool", "format", "-t", cluster_id,
+    # The "=" form keeps the id one token whatever it starts with.
+    _run([*_kafka_java_command(cfg), "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}",
           "-c", str(cfg.kafka_properties)],
          service="Kafka", problem="formatting the KRaft storage failed", log_file=cfg.log_file("kafka"))
 
