@@ -2,7 +2,8 @@
 these, so every mode and the backtest run the same rules.
 
 `accept` turns a risk decision into a new order (or says why not); `route` decides the effective mode once,
-through `core.modes.resolve_mode`; `simulate` executes a paper or shadow order against a quote.
+through `core.modes.resolve_mode`; `simulate` executes a paper or shadow order against a quote. `admit` is `accept`
+then `route` in one step, for a driver that shows nobody the new order in between (the backtest engine).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from core.fills import Fill
 from core.instruments import Instrument
 from core.market import Bar, Quote
 from core.modes import LiveGate, resolve_mode
-from core.orders import Order, OrderStatus, new_order
+from core.orders import Order, OrderIntent, OrderStatus, new_order
 from core.reasons import ReasonCode
 from core.risk import RiskDecision
 from core.types import ZERO, ExecutionMode, UtcDatetime
@@ -34,9 +35,13 @@ def accept(decision: RiskDecision, existing: Order | None, at: UtcDatetime) -> O
     this deterministic id exists, with the same body or with another (never answered with the first)."""
     intent = decision.intent
     if existing is not None:
-        return Duplicate.SAME_BODY if existing.intent_fingerprint == intent.fingerprint else Duplicate.OTHER_BODY
+        return _duplicate(existing, intent)
     order = new_order(intent, decision.reason_code.value, decision.reason_detail, at)
     return order if decision.approved else order.transition(OrderStatus.REJECTED, at)
+
+
+def _duplicate(existing: Order, intent: OrderIntent) -> Duplicate:
+    return Duplicate.SAME_BODY if existing.intent_fingerprint == intent.fingerprint else Duplicate.OTHER_BODY
 
 
 class Route(StrEnum):
@@ -60,6 +65,27 @@ def route(order: Order, account: Account, gate: LiveGate | None, at: UtcDatetime
         return Routed(rejected, Route.REJECTED)
     submitted = order.transition(OrderStatus.PENDING_SUBMIT, at, effective_mode=mode.effective_mode,
                                  reason_code=mode.reason_code.value)
+    return Routed(submitted, Route.VENUE if mode.effective_mode is ExecutionMode.LIVE else Route.SIMULATE)
+
+
+def admit(decision: RiskDecision, existing: Order | None, account: Account, gate: LiveGate | None,
+          at: UtcDatetime) -> Routed | Duplicate:
+    """`route(accept(decision, existing, at), account, gate, at)`, or `accept`'s rejected order as a REJECTED route
+    when the gate denied, or the `Duplicate` `accept` answers: the same records, in one step. An approved order
+    is built in the state `route` gives it (its first transition folded in: same status, version, mode and reason)
+    rather than built new and then copied; a driver that publishes the new order calls `accept` and `route`."""
+    intent = decision.intent
+    if existing is not None:
+        return _duplicate(existing, intent)
+    if not decision.approved:
+        order = new_order(intent, decision.reason_code.value, decision.reason_detail, at)
+        return Routed(order.transition(OrderStatus.REJECTED, at), Route.REJECTED)
+    mode = resolve_mode(intent.requested_mode, account.mode, gate)
+    if not mode.allowed or mode.effective_mode is None:
+        return route(new_order(intent, decision.reason_code.value, decision.reason_detail, at), account, gate, at)
+    # What `route` makes of the new order: NEW -> PENDING_SUBMIT, its first transition (so version 1).
+    submitted = new_order(intent, mode.reason_code.value, decision.reason_detail, at,
+                          status=OrderStatus.PENDING_SUBMIT, version=1, effective_mode=mode.effective_mode)
     return Routed(submitted, Route.VENUE if mode.effective_mode is ExecutionMode.LIVE else Route.SIMULATE)
 
 

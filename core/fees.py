@@ -89,12 +89,12 @@ class FeeSchedule(Frozen):
     def fee(self, instrument: Instrument, quantity: Decimal, price: Decimal, liquidity: Liquidity) -> Decimal:
         model: FeeModel
         match instrument.venue:
+            case Venue.SIMULATED:  # first: a backtest asks once per fill
+                return ZERO
             case Venue.KALSHI:
                 model = self.kalshi
             case Venue.COINBASE:
                 model = self.coinbase
             case Venue.IBKR:
                 model = self.ibkr
-            case Venue.SIMULATED:
-                return ZERO
         return model.fee(instrument, quantity, price, liquidity)

@@ -18,15 +18,18 @@ from pydantic import Field
 
 from core.fees import FeeSchedule
 from core.fills import Fill
-from core.instruments import Instrument
+from core.instruments import Instrument, Venue
 from core.market import Bar, Quote
 from core.orders import Order, OrderStatus
-from core.trusted import trusted
+from core.trusted import builder
 from core.types import ZERO, ExecutionMode, Frozen, Liquidity, NonNegative, OrderType, Side, UtcDatetime
 from core.venue import OrderBook
 
 BPS = Decimal(10_000)
 RESTING = frozenset({OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED})
+_SIMULATED_VENUE = {venue: f"sim-{venue.value}" for venue in Venue}
+"""The venue a simulated fill names: the instrument's venue, marked simulated."""
+_trusted_fill = builder(Fill)
 
 
 class Slippage(Frozen):
@@ -93,7 +96,7 @@ class FillModel(Frozen):
         side, best first; with `bar` (the quote then stands at the bar's close), a resting limit also fills when
         the bar's range reached its price: at the open when the bar opened through it, else at the limit."""
         remaining = order.remaining_quantity
-        if remaining <= 0:
+        if remaining <= ZERO:
             return ()
         resting = order.status in RESTING
         if book is not None:
@@ -102,7 +105,7 @@ class FillModel(Frozen):
         touch = quote.touch(side)
         displayed = quote.touch_size(side)
         quantity = min(remaining, displayed) if self.partial_by_displayed_size else remaining
-        if quantity <= 0:
+        if quantity <= ZERO:
             return ()
         if bar is not None and resting and order.limit_price is not None:
             # The quote is the bar's close shifted by the spread; the same shift applies across the bar's range.
@@ -153,9 +156,8 @@ class FillModel(Frozen):
         maker = resting and self.resting_fills_are_maker and order.limit_price is not None
         liquidity = Liquidity.MAKER if maker else Liquidity.TAKER
         # Every value comes from the validated order, quote or book and the fee schedule: no re-validation.
-        return trusted(
-            Fill,
-            venue=f"sim-{instrument.venue.value}",
+        return _trusted_fill(
+            venue=_SIMULATED_VENUE[instrument.venue],
             # One trade id per fill; the order's version advances with each fill applied, so ids never repeat.
             venue_trade_id=f"{order.order_id}-{order.version + index}",
             order_id=order.order_id, trace_id=order.trace_id, account_id=order.account_id, owner=order.owner,

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from pydantic import Field, model_validator
 
-from core.types import Frozen, Positive, UtcDatetime
+from core.types import ONE, ZERO, Frozen, Positive, UtcDatetime
 
 
 class AssetClass(StrEnum):
@@ -49,10 +49,10 @@ class Instrument(Frozen):
         return self
 
     def is_on_tick(self, price: Decimal) -> bool:
-        return (price / self.tick_size) % 1 == 0
+        return (price / self.tick_size) % ONE == ZERO
 
     def is_whole_lot(self, quantity: Decimal) -> bool:
-        return (quantity / self.lot_size) % 1 == 0
+        return (quantity / self.lot_size) % ONE == ZERO
 
 
 class InstrumentCatalog:

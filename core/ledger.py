@@ -17,7 +17,7 @@ from pydantic import Field
 from core.accounts import Account, Owner
 from core.fills import Fill
 from core.instruments import AssetClass, InstrumentCatalog
-from core.trusted import evolve
+from core.trusted import evolve, evolve_with
 from core.types import ZERO, Amount, ExecutionMode, Frozen, NonNegative, UtcDatetime
 
 
@@ -35,20 +35,21 @@ class Position(Frozen):
         old = self.quantity
         new = old + signed_quantity
         realized = ZERO
-        if old == 0 or (old > 0) == (signed_quantity > 0):
+        if old == ZERO or (old > ZERO) == (signed_quantity > ZERO):
             average = (abs(old) * self.average_price + abs(signed_quantity) * price) / abs(new)
         else:
             closed = min(abs(signed_quantity), abs(old))
-            direction = 1 if old > 0 else -1
+            direction = 1 if old > ZERO else -1
             realized = closed * (price - self.average_price) * direction * self.multiplier
-            if new == 0:
+            if new == ZERO:
                 average = ZERO
-            elif (new > 0) != (old > 0):
+            elif (new > ZERO) != (old > ZERO):
                 average = price  # flipped through flat: the remainder was opened at this price
             else:
                 average = self.average_price
-        return evolve(self, quantity=new, average_price=average, realized_pnl=self.realized_pnl + realized,
-                      fees_paid=self.fees_paid + fee, last_trace_id=trace_id)
+        return evolve_with(self, {"quantity": new, "average_price": average,
+                                  "realized_pnl": self.realized_pnl + realized, "fees_paid": self.fees_paid + fee,
+                                  "last_trace_id": trace_id})
 
     def unrealized_pnl(self, mark: Decimal) -> Decimal:
         return (mark - self.average_price) * self.quantity * self.multiplier
@@ -108,13 +109,13 @@ class Ledger(Frozen):
         if fill.account_id != self.account_id or fill.mode is not self.mode:
             raise ValueError(f"fill for {fill.account_id}/{fill.mode} cannot touch ledger "
                              f"{self.account_id}/{self.mode}: ledgers never mix accounts or modes")
+        instrument_id, price, fee = fill.instrument_id, fill.price, fill.fee
         signed = fill.quantity * fill.side.sign
-        current = self.positions.get(fill.instrument_id) or Position(instrument_id=fill.instrument_id,
-                                                                      multiplier=multiplier)
-        updated = current.apply(signed, fill.price, fill.fee, fill.trace_id)
-        positions = {**self.positions, fill.instrument_id: updated}
-        cash = self.cash - signed * fill.price * multiplier - fill.fee
-        return evolve(self, positions=positions, cash=cash, fees_paid=self.fees_paid + fill.fee)
+        current = self.positions.get(instrument_id) or Position(instrument_id=instrument_id, multiplier=multiplier)
+        positions = self.positions.copy()  # the ledger before this fill keeps its own
+        positions[instrument_id] = current.apply(signed, price, fee, fill.trace_id)
+        cash = self.cash - signed * price * multiplier - fee
+        return evolve_with(self, {"positions": positions, "cash": cash, "fees_paid": self.fees_paid + fee})
 
     def settle(self, instrument_id: str, settlement_price: Decimal, trace_id: str) -> Ledger:
         """Close a position at its settlement price (event contracts settle at 0 or 1); no fee."""
@@ -131,7 +132,7 @@ class Ledger(Frozen):
         gross = ZERO
         by_asset_class: dict[AssetClass, Decimal] = {}
         for position in self.positions.values():
-            if position.quantity == 0:
+            if position.quantity == ZERO:
                 continue
             mark = marks.get(position.instrument_id)
             if mark is None:
@@ -140,10 +141,11 @@ class Ledger(Frozen):
             value = position.market_value(mark)
             if equity is not None:
                 equity += value
-            gross += abs(value)
+            size = abs(value)
+            gross += size
             instrument = catalog.get(position.instrument_id)
             if instrument is not None:
-                by_asset_class[instrument.asset_class] = by_asset_class.get(instrument.asset_class, ZERO) + abs(value)
+                by_asset_class[instrument.asset_class] = by_asset_class.get(instrument.asset_class, ZERO) + size
         return Exposure(equity, gross, by_asset_class)
 
     @property
@@ -179,8 +181,9 @@ class FillJournal:
 
     def apply(self, fill: Fill, multiplier: Decimal) -> bool:
         """Apply the fill unless seen before; return whether it changed the ledger."""
-        if fill.dedup_key in self._seen:
+        key = fill.dedup_key
+        if key in self._seen:
             return False
         self.ledger = self.ledger.apply_fill(fill, multiplier)
-        self._seen.add(fill.dedup_key)
+        self._seen.add(key)
         return True

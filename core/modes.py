@@ -24,20 +24,29 @@ class ModeDecision(Frozen):
     reason_detail: str = ""
 
 
+# The decisions that depend on nothing but the mode (and which live condition is missing): built and validated once,
+# shared by every order (frozen records). Only a mismatch carries per-call detail.
+_PAPER = ModeDecision(allowed=True, effective_mode=ExecutionMode.PAPER, reason_code=ReasonCode.PAPER_SIMULATED)
+_SHADOW = ModeDecision(allowed=True, effective_mode=ExecutionMode.SHADOW,
+                       reason_code=ReasonCode.SHADOW_WRITE_SIMULATED)
+_LIVE_PASSED = ModeDecision(allowed=True, effective_mode=ExecutionMode.LIVE, reason_code=ReasonCode.LIVE_GATE_PASSED)
+_LIVE_BLOCKED = {code: ModeDecision(allowed=False, effective_mode=None, reason_code=code)
+                 for code in (ReasonCode.LIVE_NOT_ENABLED, ReasonCode.NO_RISK_POLICY,
+                              ReasonCode.KILL_SWITCH_NOT_HEALTHY)}
+
+
 def resolve_mode(requested: ExecutionMode, account_mode: ExecutionMode, gate: LiveGate | None) -> ModeDecision:
     if requested is not account_mode:
         return ModeDecision(allowed=False, effective_mode=None, reason_code=ReasonCode.MODE_ACCOUNT_MISMATCH,
                             reason_detail=f"requested={requested.value} account_mode={account_mode.value}")
     if requested is ExecutionMode.PAPER:
-        return ModeDecision(allowed=True, effective_mode=ExecutionMode.PAPER,
-                            reason_code=ReasonCode.PAPER_SIMULATED)
+        return _PAPER
     if requested is ExecutionMode.SHADOW:
-        return ModeDecision(allowed=True, effective_mode=ExecutionMode.SHADOW,
-                            reason_code=ReasonCode.SHADOW_WRITE_SIMULATED)
+        return _SHADOW
     missing = _first_missing_live_condition(gate)
     if missing is not None:
-        return ModeDecision(allowed=False, effective_mode=None, reason_code=missing)
-    return ModeDecision(allowed=True, effective_mode=ExecutionMode.LIVE, reason_code=ReasonCode.LIVE_GATE_PASSED)
+        return _LIVE_BLOCKED[missing]
+    return _LIVE_PASSED
 
 
 def _first_missing_live_condition(gate: LiveGate | None) -> ReasonCode | None:

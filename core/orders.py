@@ -7,6 +7,7 @@ submission lands on the same order. The venue client order id is the order id: a
 from __future__ import annotations
 
 import hashlib
+from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any, Literal
@@ -15,7 +16,7 @@ from pydantic import Field, model_validator
 
 from core.accounts import IDENT, Owner
 from core.market import Quote
-from core.trusted import evolve, trusted
+from core.trusted import builder, evolve_with
 from core.types import (
     ZERO,
     Amount,
@@ -72,12 +73,20 @@ class OrderIntent(Frozen):
     @property
     def fingerprint(self) -> str:
         """What the order asks for; the same idempotency key with another fingerprint is a conflict."""
-        parts = (
-            self.instrument_id, self.side.value, self.order_type.value, str(self.quantity.normalize()),
-            "" if self.limit_price is None else str(self.limit_price.normalize()),
-            self.time_in_force.value, self.requested_mode.value,
-        )
-        return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+        return intent_fingerprint(self.instrument_id, self.side, self.order_type, self.quantity, self.limit_price,
+                                  self.time_in_force, self.requested_mode)
+
+
+@lru_cache(maxsize=4096)  # a flow repeats a few bodies (instrument, side, size): each is hashed once
+def intent_fingerprint(instrument_id: str, side: Side, order_type: OrderType, quantity: Decimal,
+                       limit_price: Decimal | None, time_in_force: TimeInForce, requested_mode: ExecutionMode) -> str:
+    """The fingerprint of an order body. Quantity and price count by value (normalised: 1.50 and 1.5 are one
+    price), so equal arguments, as the cache compares them, always have the same fingerprint."""
+    parts = (
+        instrument_id, side.value, order_type.value, str(quantity.normalize()),
+        "" if limit_price is None else str(limit_price.normalize()), time_in_force.value, requested_mode.value,
+    )
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
 @lru_cache(maxsize=4096)  # the OMS, the risk gate and the strategy context each ask for it: hash once
@@ -167,7 +176,11 @@ class Order(Frozen):
         """Apply a legal state change; an illegal one raises and leaves the order as it was."""
         if status not in LEGAL_TRANSITIONS[self.status]:
             raise IllegalTransitionError(self.order_id, self.status, status)
-        return evolve(self, status=status, updated_at=at, version=self.version + 1, **changes)
+        values = {"status": status, "updated_at": at, "version": self.version + 1}
+        values.update(changes)
+        if len(values) != len(changes) + 3:
+            raise TypeError(f"order {self.order_id}: a transition sets status, updated_at and version itself")
+        return evolve_with(self, values)
 
     def with_fill(self, quantity: Positive, price: Amount, at: UtcDatetime, **changes: Any) -> Order:
         """Account for one execution: cumulative quantity, volume-weighted average price, new status (and any
@@ -181,11 +194,17 @@ class Order(Frozen):
         return self.transition(status, at, filled_quantity=filled, average_fill_price=average, **changes)
 
 
-def new_order(intent: OrderIntent, reason_code: str, reason_detail: str, at: UtcDatetime) -> Order:
+_trusted_order = builder(Order)
+
+
+def new_order(intent: OrderIntent, reason_code: str, reason_detail: str, at: UtcDatetime, *,
+              status: OrderStatus = OrderStatus.NEW, version: int = 0,
+              effective_mode: ExecutionMode | None = None) -> Order:
+    """The order for an intent, NEW. `status`, `version` and `effective_mode` are for `core.execution.admit`, which
+    builds an order directly in the state its first (legal, NEW -> PENDING_SUBMIT) transition would give it."""
     order_id = intent.order_id
     # Every field comes from the validated intent and decision: no re-validation on the order path.
-    return trusted(
-        Order,
+    return _trusted_order(
         order_id=order_id,
         client_order_id=order_id,
         trace_id=intent.trace_id,
@@ -200,10 +219,12 @@ def new_order(intent: OrderIntent, reason_code: str, reason_detail: str, at: Utc
         quantity=intent.quantity,
         limit_price=intent.limit_price,
         time_in_force=intent.time_in_force,
-        status=OrderStatus.NEW,
+        status=status,
         requested_mode=intent.requested_mode,
+        effective_mode=effective_mode,
         reason_code=reason_code,
         reason_detail=reason_detail,
         created_at=at,
         updated_at=at,
+        version=version,
     )

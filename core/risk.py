@@ -20,7 +20,7 @@ from core.instruments import AssetClass, Instrument
 from core.market import Quote
 from core.orders import OrderIntent
 from core.reasons import ReasonCode
-from core.trusted import trusted
+from core.trusted import builder
 from core.types import ZERO, Frozen, Positive, UtcDatetime
 
 BPS = Decimal(10_000)
@@ -113,7 +113,7 @@ def reference_price(intent: OrderIntent, quote: Quote | None) -> Decimal | None:
 
 def reduces_position(intent: OrderIntent, position: Decimal) -> bool:
     signed = intent.quantity * intent.side.sign
-    return position != 0 and (signed > 0) != (position > 0) and abs(signed) <= abs(position)
+    return position != ZERO and (signed > ZERO) != (position > ZERO) and abs(signed) <= abs(position)
 
 
 def check_trading_state(intent: OrderIntent, ctx: RiskContext, policy: RiskPolicy, at: datetime) -> Denial | None:
@@ -149,7 +149,7 @@ def check_quote(intent: OrderIntent, ctx: RiskContext, policy: RiskPolicy, at: d
     age = (at - quote.ts).total_seconds()
     if age > policy.max_quote_age_s:
         return Denial(code=ReasonCode.STALE_QUOTE, detail=f"age_s={age:.3f} limit_s={policy.max_quote_age_s}")
-    if intent.limit_price is not None and quote.mid > 0:
+    if intent.limit_price is not None and quote.mid > ZERO:
         distance_bps = abs(intent.limit_price - quote.mid) / quote.mid * BPS
         if distance_bps > policy.price_band_bps:
             return Denial(code=ReasonCode.PRICE_OUTSIDE_BAND,
@@ -184,18 +184,19 @@ def check_max_position(intent: OrderIntent, ctx: RiskContext, policy: RiskPolicy
 def check_portfolio(intent: OrderIntent, ctx: RiskContext, policy: RiskPolicy, at: datetime) -> Denial | None:
     """Concentration, asset-class caps and gross leverage, measured after the order at its reference price.
     An order that only reduces exposure always passes: limits must never trap a position."""
-    after = _position_after(intent, ctx)
-    if abs(after) <= abs(ctx.position_quantity):
+    held = abs(ctx.position_quantity)
+    size_after = abs(_position_after(intent, ctx))
+    if size_after <= held:
         return None
     assert ctx.instrument is not None
     price = reference_price(intent, ctx.quote)
     assert price is not None
     unit_value = price * ctx.instrument.multiplier
-    added = (abs(after) - abs(ctx.position_quantity)) * unit_value
+    added = (size_after - held) * unit_value
     equity = ctx.equity
-    if equity is None or equity <= 0:
+    if equity is None or equity <= ZERO:
         return Denial(code=ReasonCode.EQUITY_UNKNOWN, detail=f"equity={equity}")
-    concentration = abs(after) * unit_value / equity
+    concentration = size_after * unit_value / equity
     if concentration > policy.max_concentration:
         return Denial(code=ReasonCode.CONCENTRATION_EXCEEDED,
                       detail=f"concentration={concentration:.4f} limit={policy.max_concentration}")
@@ -226,6 +227,9 @@ PRE_TRADE_CHECKS: tuple[Check, ...] = (check_trading_state, check_instrument, ch
                                        check_max_position, check_portfolio, check_order_rate)
 
 
+_trusted_decision = builder(RiskDecision)
+
+
 def evaluate(intent: OrderIntent, ctx: RiskContext, policy: RiskPolicy, at: UtcDatetime) -> RiskDecision:
     """Run every pre-trade check in order; the first denial decides."""
     for check in PRE_TRADE_CHECKS:
@@ -233,8 +237,8 @@ def evaluate(intent: OrderIntent, ctx: RiskContext, policy: RiskPolicy, at: UtcD
         if denial is not None:
             return deny(intent, denial, policy, at)
     # Every field comes from validated records; skipping re-validation keeps the gate in microseconds.
-    return trusted(RiskDecision, intent=intent, approved=True, reason_code=ReasonCode.APPROVED,
-                   policy_id=policy.policy_id, policy_version=policy.version, decided_at=at)
+    return _trusted_decision(intent=intent, approved=True, reason_code=ReasonCode.APPROVED,
+                             policy_id=policy.policy_id, policy_version=policy.version, decided_at=at)
 
 
 def deny(intent: OrderIntent, denial: Denial, policy: RiskPolicy | None, at: UtcDatetime) -> RiskDecision:
@@ -248,7 +252,7 @@ def deny(intent: OrderIntent, denial: Denial, policy: RiskPolicy | None, at: Utc
 
 def drawdown_state(start_of_day_equity: Decimal, equity: Decimal, policy: RiskPolicy) -> tuple[TradingState, str]:
     """Reduce-only once equity fell more than the policy's daily drawdown below the start of the day."""
-    if start_of_day_equity <= 0:
+    if start_of_day_equity <= ZERO:
         return TradingState.ACTIVE, ""
     drawdown = (start_of_day_equity - equity) / start_of_day_equity
     if drawdown > policy.max_daily_drawdown:
@@ -262,12 +266,17 @@ class OrderRateWindow:
 
     def __init__(self) -> None:
         self._sent: dict[str, deque[datetime]] = {}
+        self._windows: dict[Decimal, timedelta] = {}
+        """Each policy's window as a timedelta, made once rather than per order."""
 
     def count(self, account_id: str, at: datetime, window_s: Decimal) -> int:
         sent = self._sent.get(account_id)
         if not sent:
             return 0
-        horizon = at - timedelta(seconds=float(window_s))
+        window = self._windows.get(window_s)
+        if window is None:
+            window = self._windows[window_s] = timedelta(seconds=float(window_s))
+        horizon = at - window
         while sent and sent[0] <= horizon:
             sent.popleft()
         return len(sent)

@@ -6,7 +6,8 @@ the same inputs: idempotency keys derive from the triggering event (or from the 
 same orders.
 
 Drivers feed the context what happened to the strategy's orders (`record_fill`, `record_order`), fire its timers
-(`next_timer_at`, `pop_due_timer`) and collect its intents (`drain`); strategies only call the other methods.
+(`next_timer_at`, `pop_due_timer`) and collect its intents (`pending`, `drain`); strategies only call the other
+methods.
 """
 
 from __future__ import annotations
@@ -50,9 +51,14 @@ class StrategyContext:
         self._positions: dict[str, Decimal] = {}
         self._working: dict[str, tuple[str, Decimal]] = {}
         """order id -> (instrument, signed quantity asked for and not yet filled) of orders still working."""
-        self._pending: list[OrderIntent] = []
+        self.pending: list[OrderIntent] = []
+        """The intents asked for since the last `drain`, for drivers to check once per event before draining (a read
+        rather than a call); only `submit` and `drain` change it."""
         self._timers: list[tuple[datetime, int, str]] = []
         """Heap of (due, generation, name); an entry is live while its generation is the name's current one."""
+        self.next_timer_at: datetime | None = None
+        """When the earliest live timer is due; None without timers. Kept current on every change of the timers, so
+        the driver's per-event check is a plain read."""
         self._timer_generation: dict[str, int] = {}
         self._timer_intervals: dict[str, timedelta] = {}
         self._generations = 0
@@ -69,7 +75,11 @@ class StrategyContext:
 
     def working(self, instrument_id: str) -> Decimal:
         """Signed quantity of this strategy's orders in the instrument that are neither filled nor ended."""
-        return sum((q for iid, q in self._working.values() if iid == instrument_id), ZERO)
+        total = ZERO
+        for iid, quantity in self._working.values():
+            if iid == instrument_id:
+                total += quantity
+        return total
 
     def submit(self, instrument_id: str, side: Side, quantity: Decimal, idempotency_key: str, *,
                order_type: OrderType = OrderType.MARKET, limit_price: Decimal | None = None,
@@ -81,7 +91,7 @@ class StrategyContext:
             time_in_force=time_in_force, requested_mode=self.account.mode, source=IntentSource.STRATEGY,
             created_at=self.clock.now(),
         )
-        self._pending.append(intent)
+        self.pending.append(intent)
         self._working[intent.order_id] = (instrument_id, quantity * side.sign)
         return intent
 
@@ -98,9 +108,9 @@ class StrategyContext:
                         time_in_force: TimeInForce = TimeInForce.GTC, key: str | None = None) -> OrderIntent | None:
         """Order the difference between `target` and the position plus working orders; None when there is none."""
         delta = target - self.position(instrument_id) - self.working(instrument_id)
-        if delta == 0:
+        if delta == ZERO:
             return None
-        side = Side.BUY if delta > 0 else Side.SELL
+        side = Side.BUY if delta > ZERO else Side.SELL
         return self._order(instrument_id, side, abs(delta), limit_price, time_in_force, key)
 
     def set_timer(self, name: str, interval: timedelta, *, first: datetime | None = None) -> None:
@@ -128,7 +138,7 @@ class StrategyContext:
         working = self._working.get(fill.order_id)
         if working is not None:
             left = working[1] - signed
-            if left == 0:
+            if left == ZERO:
                 del self._working[fill.order_id]
             else:
                 self._working[fill.order_id] = (working[0], left)
@@ -140,15 +150,11 @@ class StrategyContext:
 
     def drain(self) -> list[OrderIntent]:
         """Hand the intents asked for since the last drain to the driver."""
-        pending = self._pending
+        pending = self.pending
         if not pending:
             return []  # the common case, once per event: leave the context's list in place
-        self._pending = []
+        self.pending = []
         return pending
-
-    @property
-    def next_timer_at(self) -> datetime | None:
-        return self._timers[0][0] if self._timers else None
 
     def pop_due_timer(self, until: datetime) -> Timer | None:
         """The earliest timer due at or before `until`, rescheduling it when it repeats; None when none is due."""
@@ -186,10 +192,11 @@ class StrategyContext:
         self._drop_dead_timers()
 
     def _drop_dead_timers(self) -> None:
-        # Keeps the heap's top live, so `next_timer_at` is a plain read for the driver's per-event check.
+        # Keeps the heap's top live, so `next_timer_at` is its due time.
         timers = self._timers
         while timers and self._timer_generation.get(timers[0][2]) != timers[0][1]:
             heapq.heappop(timers)
+        self.next_timer_at = timers[0][0] if timers else None
 
 
 class NoParams(Frozen):

@@ -56,6 +56,8 @@ def _utc(value: datetime) -> datetime:
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 ZERO = Decimal(0)
+ONE = Decimal(1)
+"""Decimal constants for comparisons and arithmetic: an int operand is converted to a Decimal on every use."""
 
 
 class Side(StrEnum):
@@ -64,7 +66,10 @@ class Side(StrEnum):
 
     @property
     def sign(self) -> int:
-        return 1 if self is Side.BUY else -1
+        return _SIGNS[self]  # a dict read: `self is Side.BUY` goes through the enum class (3x the time)
+
+
+_SIGNS = {Side.BUY: 1, Side.SELL: -1}
 
 
 class ExecutionMode(StrEnum):

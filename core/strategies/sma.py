@@ -60,10 +60,12 @@ class SmaCrossover(Strategy[SmaParams]):
 class _Crossing:
     """Running fast and slow sums over one instrument's prices, and the target they give; O(1) per update."""
 
-    __slots__ = ("fast", "fast_sum", "prices", "size", "slow", "slow_sum", "target")
+    __slots__ = ("fast", "fast_sum", "fast_weight", "prices", "size", "slow", "slow_sum", "slow_weight", "target")
 
     def __init__(self, fast: int, slow: int, size: Decimal) -> None:
         self.fast, self.slow, self.size = fast, slow, size
+        # The window lengths as Decimals: the same products as with the ints, without converting them per update.
+        self.fast_weight, self.slow_weight = Decimal(fast), Decimal(slow)
         self.prices: deque[Decimal] = deque(maxlen=slow)
         self.fast_sum = ZERO
         self.slow_sum = ZERO
@@ -73,18 +75,19 @@ class _Crossing:
         """The new target when this price flips the signal; None otherwise and until the slow window is full."""
         prices = self.prices
         n = len(prices)
-        self.fast_sum += price - prices[-self.fast] if n >= self.fast else price
-        if n == self.slow:
-            self.slow_sum += price - prices[0]  # the deque drops prices[0] on append
+        if n == self.slow:  # both windows full: every update after the first `slow`
+            fast_sum = self.fast_sum = self.fast_sum + (price - prices[-self.fast])
+            slow_sum = self.slow_sum = self.slow_sum + (price - prices[0])  # the deque drops prices[0] on append
         else:
-            self.slow_sum += price
+            fast_sum = self.fast_sum = self.fast_sum + (price - prices[-self.fast] if n >= self.fast else price)
+            slow_sum = self.slow_sum = self.slow_sum + price
             if n + 1 < self.slow:
                 prices.append(price)
                 return None
         prices.append(price)
         # fast_sum / fast > slow_sum / slow, without the divisions
-        target = self.size if self.fast_sum * self.slow > self.slow_sum * self.fast else ZERO
-        if target == self.target:
+        target = self.size if fast_sum * self.slow_weight > slow_sum * self.fast_weight else ZERO
+        if target is self.target:  # both are `size` or ZERO, and size > 0: identity is equality here
             return None
         self.target = target
         return target

@@ -1,10 +1,14 @@
 from decimal import Decimal
 
-from core.execution import Duplicate, Route, accept, route, simulate
+import pytest
+
+from core.accounts import Account
+from core.execution import Duplicate, Route, Routed, accept, admit, route, simulate
 from core.fill_model import FillModel
-from core.orders import OrderStatus
+from core.modes import LiveGate
+from core.orders import Order, OrderStatus
 from core.reasons import ReasonCode
-from core.risk import evaluate
+from core.risk import RiskDecision, evaluate
 from core.types import ExecutionMode
 from tests.kit.builders import T0, account, btc, intent, policy, quote, risk_context
 
@@ -68,3 +72,47 @@ def test_unmarketable_limit_rests_open_until_a_quote_crosses() -> None:
     assert simulate(resting.order, btc(), quote(ask="100.00"), FillModel(), T0).order.status is OrderStatus.OPEN
     crossed = simulate(resting.order, btc(), quote(bid="98.50", ask="98.90"), FillModel(), T0)
     assert crossed.order.status is OrderStatus.FILLED and crossed.fills[0].price == Decimal("98.90")
+
+
+def _accept_then_route(decision: RiskDecision, existing: Order | None, acct: Account,
+                       gate: LiveGate | None) -> Routed | Duplicate:
+    accepted = accept(decision, existing, T0)
+    if isinstance(accepted, Duplicate):
+        return accepted
+    if accepted.status is OrderStatus.REJECTED:
+        return Routed(accepted, Route.REJECTED)
+    return route(accepted, acct, gate, T0)
+
+
+_HEALTHY_GATE = LiveGate(live_enabled=True, risk_policy_loaded=True, kill_switch_healthy=True)
+
+
+@pytest.mark.parametrize(("mode", "acct_mode", "gate", "quantity", "max_notional"), [
+    (ExecutionMode.PAPER, ExecutionMode.PAPER, None, "1", "1000000"),  # approved, simulated
+    (ExecutionMode.SHADOW, ExecutionMode.SHADOW, None, "1", "1000000"),  # approved, shadow-simulated
+    (ExecutionMode.PAPER, ExecutionMode.PAPER, None, "1000", "10"),  # denied by the risk gate
+    (ExecutionMode.LIVE, ExecutionMode.PAPER, None, "1", "1000000"),  # mode mismatch
+    (ExecutionMode.LIVE, ExecutionMode.LIVE, None, "1", "1000000"),  # live without its gate
+    (ExecutionMode.LIVE, ExecutionMode.LIVE, _HEALTHY_GATE, "1", "1000000"),  # live through the gate
+])
+def test_admit_gives_exactly_what_accept_then_route_give(mode: ExecutionMode, acct_mode: ExecutionMode,
+                                                         gate: LiveGate | None, quantity: str,
+                                                         max_notional: str) -> None:
+    acct = account(acct_mode)
+    decision = evaluate(intent(mode=mode, acct=acct, quantity=quantity), risk_context(),
+                        policy(max_notional=max_notional), T0)
+    admitted = admit(decision, None, acct, gate, T0)
+    expected = _accept_then_route(decision, None, acct, gate)
+    assert isinstance(admitted, Routed) and isinstance(expected, Routed)
+    assert admitted.route is expected.route
+    assert admitted.order == expected.order
+    assert admitted.order.model_dump_json() == expected.order.model_dump_json()
+
+
+def test_admit_answers_a_duplicate_as_accept_does() -> None:
+    decision = evaluate(intent(key="k"), risk_context(), policy(), T0)
+    first = accept(decision, None, T0)
+    assert not isinstance(first, Duplicate)
+    assert admit(decision, first, account(), None, T0) is Duplicate.SAME_BODY
+    other = evaluate(intent(key="k", quantity="2"), risk_context(), policy(), T0)
+    assert admit(other, first, account(), None, T0) is Duplicate.OTHER_BODY

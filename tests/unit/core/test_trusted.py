@@ -7,7 +7,7 @@ from core.fill_model import FillModel
 from core.fills import Fill
 from core.ledger import Ledger
 from core.orders import Order, OrderStatus, new_order
-from core.trusted import evolve, trusted
+from core.trusted import builder, evolve, trusted
 from core.types import ExecutionMode
 from tests.kit.builders import OWNER, T0, btc, intent, quote
 
@@ -56,3 +56,21 @@ def test_only_frozen_records_are_built_without_validation() -> None:
 
     with pytest.raises(TypeError, match="frozen records only"):
         trusted(Mutable, x=1)
+
+
+def test_a_builder_makes_what_trusted_makes_and_refuses_unknown_or_missing_fields() -> None:
+    build = builder(Ledger)
+    ledger = build(account_id="a", owner=OWNER, mode=ExecutionMode.PAPER, cash=Decimal(5))
+    assert ledger == trusted(Ledger, account_id="a", owner=OWNER, mode=ExecutionMode.PAPER, cash=Decimal(5))
+    assert list(ledger.__dict__) == list(Ledger.model_fields)  # field order, as validation gives it
+    with pytest.raises(TypeError):
+        build(account_id="a", owner=OWNER, mode=ExecutionMode.PAPER)
+    with pytest.raises(TypeError):
+        build(account_id="a", owner=OWNER, mode=ExecutionMode.PAPER, cash=Decimal(5), colour="red")
+
+
+def test_a_transition_refuses_to_be_handed_the_fields_it_sets_itself() -> None:
+    order = new_order(intent(), "APPROVED", "", T0)
+    with pytest.raises(TypeError, match="sets status, updated_at and version itself"):
+        order.transition(OrderStatus.PENDING_SUBMIT, T0, version=7)
+    assert order.transition(OrderStatus.PENDING_SUBMIT, T0, reason_code="X").version == 1
