@@ -81,7 +81,7 @@ async def reconcile_account(account: Account, books: Books, binding: Binding, sh
         return not shared or (instrument is not None and instrument.venue is binding.venue)
 
     return reconcile(
-        account.account_id, binding.name, datetime.now(UTC),
+        account, binding.name, datetime.now(UTC),
         positions={i: q for i, q in books.positions.items() if here(i)},
         cash={} if shared else {account.base_currency: books.cash},
         open_order_ids=[o for o, i in books.working_order_ids.items() if here(i)],

@@ -11,7 +11,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Literal
 
-from core.types import ZERO, Frozen, UtcDatetime
+from pydantic import model_validator
+
+from core.accounts import Account, Owner
+from core.types import ZERO, ExecutionMode, Frozen, UtcDatetime
 from core.venue import Balance, VenueOrder, VenuePosition
 
 
@@ -54,25 +57,42 @@ class ReconciliationStatus(StrEnum):
     """At least one read failed: what it covered is not known, and nothing may be concluded from it."""
 
 
+def status_of(discrepancies: Sequence[Discrepancy]) -> ReconciliationStatus:
+    """A failed read makes the whole report UNKNOWN, whatever else was found; otherwise any difference is one."""
+    if any(d.kind is DiscrepancyKind.READ_FAILED for d in discrepancies):
+        return ReconciliationStatus.UNKNOWN
+    return ReconciliationStatus.MISMATCHED if discrepancies else ReconciliationStatus.MATCHED
+
+
 class ReconciliationReport(Frozen):
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = 2
+    """2: the account's owner and mode travel with the report, so its rows are owned like every other row."""
     account_id: str
+    owner: Owner
+    mode: ExecutionMode
     venue: str
     at: UtcDatetime
     status: ReconciliationStatus
     discrepancies: tuple[Discrepancy, ...]
 
+    @model_validator(mode="after")
+    def _status_follows_discrepancies(self) -> ReconciliationReport:
+        # A report claiming "matched" next to a failed read would turn unknown into flat downstream.
+        expected = status_of(self.discrepancies)
+        if self.status is not expected:
+            raise ValueError(f"status {self.status.value} contradicts its discrepancies (they make it "
+                             f"{expected.value})")
+        return self
 
-def reconcile(account_id: str, venue: str, at: UtcDatetime, positions: Mapping[str, Decimal],
+
+def reconcile(account: Account, venue: str, at: UtcDatetime, positions: Mapping[str, Decimal],
               cash: Mapping[str, Decimal], open_order_ids: Sequence[str], snapshot: VenueSnapshot,
               cash_tolerance: Decimal = Decimal("0.01")) -> ReconciliationReport:
     """Compare our positions (by instrument), cash (by currency) and working client order ids with the venue's."""
     found: list[Discrepancy] = []
-    unknown = False
     for name, outcome in (("positions", snapshot.positions_read), ("balances", snapshot.balances_read),
                           ("open_orders", snapshot.orders_read)):
         if not outcome.ok:
-            unknown = True
             found.append(Discrepancy(kind=DiscrepancyKind.READ_FAILED, subject=name, ours=None, theirs=None,
                                      detail=outcome.error))
     if snapshot.positions is not None:
@@ -96,7 +116,5 @@ def reconcile(account_id: str, venue: str, at: UtcDatetime, positions: Mapping[s
         for order_id in sorted(theirs_ids - set(open_order_ids)):
             found.append(Discrepancy(kind=DiscrepancyKind.ORDER_UNKNOWN_LOCALLY, subject=order_id, ours=None,
                                      theirs="working"))
-    status = (ReconciliationStatus.UNKNOWN if unknown else
-              ReconciliationStatus.MISMATCHED if found else ReconciliationStatus.MATCHED)
-    return ReconciliationReport(account_id=account_id, venue=venue, at=at, status=status,
-                                discrepancies=tuple(found))
+    return ReconciliationReport(account_id=account.account_id, owner=account.owner, mode=account.mode, venue=venue,
+                                at=at, status=status_of(found), discrepancies=tuple(found))

@@ -1,12 +1,24 @@
 from decimal import Decimal
 
+import pytest
+from pydantic import ValidationError
+
 from core.orders import OrderStatus
-from core.reconcile import DiscrepancyKind, ReadOutcome, ReconciliationStatus, VenueSnapshot, reconcile
-from core.types import Side
+from core.reconcile import (
+    Discrepancy,
+    DiscrepancyKind,
+    ReadOutcome,
+    ReconciliationReport,
+    ReconciliationStatus,
+    VenueSnapshot,
+    reconcile,
+)
+from core.types import ExecutionMode, Side
 from core.venue import Balance, VenueOrder, VenuePosition
-from tests.kit.builders import T0
+from tests.kit.builders import OWNER, T0, account
 
 OK = ReadOutcome(ok=True)
+LIVE = account(ExecutionMode.LIVE, account_id="a")
 
 
 def snapshot(positions: tuple[VenuePosition, ...] | None = (), balances: tuple[Balance, ...] | None = (),
@@ -28,14 +40,14 @@ def order(client_id: str) -> VenueOrder:
 
 
 def test_matching_books_are_matched() -> None:
-    report = reconcile("a", "ibkr", T0, {"equity:X": Decimal(5)}, {"USD": Decimal("100.00")}, ["o1"],
+    report = reconcile(LIVE, "ibkr", T0, {"equity:X": Decimal(5)}, {"USD": Decimal("100.00")}, ["o1"],
                        snapshot((pos("equity:X", "5"),), (Balance(currency="USD", total=Decimal("100.004"),
                                                                    available=Decimal(100)),), (order("o1"),)))
     assert report.status is ReconciliationStatus.MATCHED and report.discrepancies == ()
 
 
 def test_differences_become_discrepancies() -> None:
-    report = reconcile("a", "ibkr", T0, {"equity:X": Decimal(5)}, {"USD": Decimal(100)}, ["o1"],
+    report = reconcile(LIVE, "ibkr", T0, {"equity:X": Decimal(5)}, {"USD": Decimal(100)}, ["o1"],
                        snapshot((pos("equity:X", "4"), pos("equity:Y", "1")),
                                 (Balance(currency="USD", total=Decimal(90), available=Decimal(90)),),
                                 (order("o2"),)))
@@ -47,8 +59,30 @@ def test_differences_become_discrepancies() -> None:
 
 
 def test_a_failed_read_is_unknown_never_flat() -> None:
-    report = reconcile("a", "ibkr", T0, {"equity:X": Decimal(5)}, {}, [], snapshot(positions=None))
+    report = reconcile(LIVE, "ibkr", T0, {"equity:X": Decimal(5)}, {}, [], snapshot(positions=None))
     assert report.status is ReconciliationStatus.UNKNOWN
     # no "position is 0 at the venue" conclusion is drawn from a failed read
     assert [d.kind for d in report.discrepancies] == [DiscrepancyKind.READ_FAILED]
     assert report.discrepancies[0].detail == "HTTP 503"
+
+
+def test_the_report_carries_the_accounts_owner_and_mode() -> None:
+    report = reconcile(LIVE, "ibkr", T0, {}, {}, [], snapshot())
+    assert (report.account_id, report.owner, report.mode) == ("a", OWNER, ExecutionMode.LIVE)
+
+
+READ_FAILED = Discrepancy(kind=DiscrepancyKind.READ_FAILED, subject="positions", ours=None, theirs=None)
+MISMATCH = Discrepancy(kind=DiscrepancyKind.POSITION_MISMATCH, subject="equity:X", ours="5", theirs="4")
+
+
+@pytest.mark.parametrize(("status", "found"), [
+    (ReconciliationStatus.MATCHED, (READ_FAILED,)),  # a failed read reported as flat
+    (ReconciliationStatus.MISMATCHED, (MISMATCH, READ_FAILED)),
+    (ReconciliationStatus.MATCHED, (MISMATCH,)),
+    (ReconciliationStatus.UNKNOWN, ()),
+])
+def test_a_report_whose_status_contradicts_its_discrepancies_is_refused(
+        status: ReconciliationStatus, found: tuple[Discrepancy, ...]) -> None:
+    with pytest.raises(ValidationError, match="contradicts its discrepancies"):
+        ReconciliationReport(account_id="a", owner=OWNER, mode=ExecutionMode.LIVE, venue="ibkr", at=T0,
+                             status=status, discrepancies=found)
