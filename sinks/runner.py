@@ -12,6 +12,7 @@ from sinks.base import BatchSink
 from sinks.dead_letters import DeadLetterSink
 from sinks.orders import OrderEventSink
 from sinks.portfolio import PortfolioSink
+from sinks.reconciliation import ReconciliationSink
 from sinks.schema import run_maintenance
 from sinks.ticks import TickSink
 from tradestream.config import Settings
@@ -29,7 +30,7 @@ class SinkFailedError(RuntimeError):
 
 def default_sinks(settings: Settings) -> list[BatchSink[Any]]:
     return [TickSink(settings), OrderEventSink(settings), PortfolioSink(settings), DeadLetterSink(settings),
-            AuditSink(settings)]
+            AuditSink(settings), ReconciliationSink(settings)]
 
 
 def run_sinks(settings: Settings, stop: threading.Event, sinks: Sequence[BatchSink[Any]] | None = None) -> None:

@@ -219,6 +219,23 @@ AUDIT_APPEND_ONLY_DDL: tuple[str, ...] = (
     "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change()",
 )
 
+RECONCILIATION_REPORTS = Table("reconciliation_reports", _cols("""
+    account_id text
+    venue text
+    at timestamptz
+    org_id text
+    user_id text
+    mode text
+    status text
+    discrepancies jsonb
+"""), primary_key=("account_id", "venue", "at"), indexes=(
+    Index("reconciliation_reports_account_at", ("account_id", "at DESC")),
+    Index("reconciliation_reports_at", ("at DESC",)),
+))
+"""One row per report of core.reconcile (`status` unknown when a venue read failed); `discrepancies` is the
+report's list of differences as JSON objects (kind, subject, ours, theirs, detail), in the report's order.
+Not partitioned: one report per account, venue and run is a small table."""
+
 SINK_OFFSETS = Table("sink_offsets", _cols("""
     consumer text
     topic text
@@ -226,7 +243,8 @@ SINK_OFFSETS = Table("sink_offsets", _cols("""
     next_offset bigint
 """), primary_key=("consumer", "topic", "partition"))
 
-TABLES: tuple[Table, ...] = (TICKS, ORDERS, FILLS, POSITIONS, PNL_SNAPSHOTS, DEAD_LETTERS, AUDIT_LOG, SINK_OFFSETS)
+TABLES: tuple[Table, ...] = (TICKS, ORDERS, FILLS, POSITIONS, PNL_SNAPSHOTS, DEAD_LETTERS, AUDIT_LOG,
+                             RECONCILIATION_REPORTS, SINK_OFFSETS)
 
 
 def _index_column(spec: str) -> sql.Composable:

@@ -6,10 +6,9 @@ import json
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 import pytest
@@ -18,28 +17,42 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from pydantic import BaseModel
 
+from agents.reconciliation import publish_reports
 from core.fills import Fill
 from core.ledger import PnlSnapshot, Position
 from core.market import Quote
 from core.orders import Order, OrderStatus, new_order
+from core.reconcile import ReadOutcome, ReconciliationReport, VenueSnapshot, reconcile
 from core.types import ExecutionMode, Liquidity
-from sinks.base import BatchSink, build_dead_letter
+from core.venue import VenuePosition
+from sinks.base import build_dead_letter
 from sinks.dead_letters import DeadLetterSink
 from sinks.orders import OrderEventSink
 from sinks.portfolio import PortfolioSink
+from sinks.reconciliation import ReconciliationSink
 from sinks.runner import SinkFailedError, run_sinks
 from sinks.ticks import TickBatch, TickSink
 from streams.kafka import consumer_config, ensure_topics, headers, producer_config
 from streams.records import DeadLetter, FillReported, OrderUpdated, PositionUpdated, decode, encode
 from streams.shared_state import heartbeat_key, heartbeat_pattern, latest_quotes_key
-from streams.topics import ALL_TOPICS, DEAD_LETTER, MD_QUOTES, ORDER_EVENTS, PNL, POSITIONS, TopicSpec, topic_name
-from tests.kit.builders import OWNER, T0, intent, quote
+from streams.topics import (
+    ALL_TOPICS,
+    DEAD_LETTER,
+    MD_QUOTES,
+    ORDER_EVENTS,
+    PNL,
+    POSITIONS,
+    RECONCILIATION,
+    TopicSpec,
+    topic_name,
+)
+from tests.kit.builders import OWNER, T0, account, intent, quote
+from tests.kit.sinks import running
 from tests.kit.waiting import eventually
 from tradestream.config import Settings
 
 pytestmark = pytest.mark.integration
 
-S = TypeVar("S", bound=BatchSink[Any])
 BTC = "crypto_spot:BTC-USD"
 ETH = "crypto_spot:ETH-USD"
 
@@ -53,37 +66,14 @@ def env(settings: Settings) -> Iterator[Settings]:
     isolated = settings.model_copy(update={"topic_prefix": f"s{tag}.", "app_id": f"s-{tag}"})
     ensure_topics(isolated)
     with psycopg.connect(isolated.dsn, autocommit=True) as conn:
-        conn.execute("TRUNCATE ticks, orders, fills, positions, pnl_snapshots, dead_letters, sink_offsets")
+        conn.execute("TRUNCATE ticks, orders, fills, positions, pnl_snapshots, dead_letters, reconciliation_reports,"
+                     " sink_offsets")
     yield isolated
     admin = AdminClient({"bootstrap.servers": isolated.bootstrap_servers})
     for future in admin.delete_topics([topic_name(spec, isolated.topic_prefix) for spec in ALL_TOPICS]).values():
         future.result(timeout=30)
     with redis.Redis.from_url(isolated.redis) as cache:
         cache.delete(latest_quotes_key(isolated), *cache.keys(heartbeat_pattern(isolated)))
-
-
-@contextmanager
-def running(sink: S) -> Iterator[S]:
-    """Run a sink in a thread for the block; stop it (final commit) after, and raise what it raised."""
-    stop = threading.Event()
-    failures: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            sink.run(stop)
-        except BaseException as exc:
-            failures.append(exc)
-
-    thread = threading.Thread(target=run, name=sink.consumer_name)
-    thread.start()
-    try:
-        yield sink
-    finally:
-        stop.set()
-        thread.join(timeout=60)
-    assert not thread.is_alive(), f"{sink.consumer_name} did not stop"
-    if failures:
-        raise failures[0]
 
 
 def produce(settings: Settings, spec: TopicSpec, items: Sequence[tuple[str, BaseModel | bytes | None]]) -> None:
@@ -358,6 +348,78 @@ def test_dead_letter_sink_files_each_dead_letter_once_and_its_own_undecodable_re
     assert len(rows) == 2
 
 
+# -- ReconciliationSink ------------------------------------------------------------------------------------
+
+LIVE = account(ExecutionMode.LIVE, account_id="live-1")
+OK = ReadOutcome(ok=True)
+
+
+def reconciled(at_seconds: int, theirs: str | None, read_error: str = "HTTP 503") -> ReconciliationReport:
+    """live-1 holds 1.5 BTC in its ledger; the venue reports `theirs`, or its positions read fails (None)."""
+    positions = None if theirs is None else (
+        VenuePosition(instrument_id=BTC, venue_symbol="BTC-USD", quantity=Decimal(theirs)),)
+    snapshot = VenueSnapshot(positions=positions, positions_read=OK if theirs is not None else
+                             ReadOutcome(ok=False, error=read_error), balances=(), balances_read=OK, open_orders=(),
+                             orders_read=OK)
+    return reconcile(LIVE, "coinbase", T0 + timedelta(seconds=at_seconds), {BTC: Decimal("1.5")}, {}, [], snapshot)
+
+
+def report_rows(settings: Settings) -> list[tuple[Any, ...]]:
+    return query(settings, "SELECT account_id, venue, at, org_id, user_id, mode, status, discrepancies"
+                           " FROM reconciliation_reports ORDER BY at")
+
+
+def test_reconciliation_sink_stores_each_report_once_with_its_owner_and_differences(env: Settings) -> None:
+    reports = [reconciled(1, "1.5"), reconciled(2, "1.25")]
+    publish_reports(env, reports)
+
+    with running(ReconciliationSink(env)) as sink:
+        eventually(lambda: sink.stats.messages == 2, what="the first delivery")
+        publish_reports(env, reports)  # a producer retry or a re-run of the publisher
+        eventually(lambda: sink.stats.messages == 4, what="the redelivery")
+
+    assert report_rows(env) == [
+        ("live-1", "coinbase", T0 + timedelta(seconds=1), OWNER.org_id, OWNER.user_id, "live", "matched", []),
+        ("live-1", "coinbase", T0 + timedelta(seconds=2), OWNER.org_id, OWNER.user_id, "live", "mismatched",
+         [{"kind": "position_mismatch", "subject": BTC, "ours": "1.5", "theirs": "1.25", "detail": ""}]),
+    ]
+
+
+def test_a_report_whose_venue_read_failed_is_stored_as_unknown_never_as_flat(env: Settings) -> None:
+    publish_reports(env, [reconciled(1, None)])
+
+    with running(ReconciliationSink(env)):
+        eventually(lambda: count(env, "reconciliation_reports") == 1, what="the unknown report")
+
+    ((status, discrepancies),) = query(env, "SELECT status, discrepancies FROM reconciliation_reports")
+    assert status == "unknown"
+    # The ledger's 1.5 BTC is not compared with a position the venue never reported: no "flat" is stored.
+    assert discrepancies == [{"kind": "read_failed", "subject": "positions", "ours": None, "theirs": None,
+                              "detail": "HTTP 503"}]
+
+
+def test_malformed_reports_are_dead_lettered_and_the_good_one_stored(env: Settings) -> None:
+    unknown = encode(reconciled(1, None))
+    claims_flat = unknown.replace(b'"status":"unknown"', b'"status":"matched"')
+    version_1 = json.dumps({**json.loads(unknown), "schema_version": 1}).encode()
+    nul = reconciled(2, None, read_error="venue said \x00")
+    good = reconciled(3, "1.5")
+    produce(env, RECONCILIATION, [("live-1", b"not json"), ("live-1", claims_flat), ("live-1", version_1),
+                                  ("live-1", nul), ("live-1", good)])
+
+    with running(ReconciliationSink(env)) as sink:
+        eventually(lambda: count(env, "reconciliation_reports") == 1, what="the good report")
+        letters = [decode(DeadLetter, value) for _, value in read_topic(env, DEAD_LETTER, 4)]
+
+    assert [r[2] for r in report_rows(env)] == [good.at]
+    assert [(d.offset, d.consumer) for d in letters] == [(o, "sink:reconciliation") for o in range(4)]
+    assert "Invalid JSON" in letters[0].error
+    assert "status matched contradicts its discrepancies (they make it unknown)" in letters[1].error
+    assert letters[2].error.startswith("schema_version: Input should be 2")
+    assert letters[3].error == "reconciliation_reports.discrepancies: NUL characters cannot be stored in text"
+    assert sink.stats.dead_letters == 4
+
+
 # -- runner ------------------------------------------------------------------------------------------------
 
 def test_run_sinks_runs_every_sink_with_heartbeats_and_stops_cleanly(env: Settings) -> None:
@@ -365,6 +427,7 @@ def test_run_sinks_runs_every_sink_with_heartbeats_and_stops_cleanly(env: Settin
     produce(env, MD_QUOTES, [(BTC, quote(BTC))])
     produce(env, ORDER_EVENTS, [(placed.account_id, OrderUpdated(order=placed)), (placed.account_id, b"{}")])
     produce(env, POSITIONS, [("acct-1", position_update(BTC, "1", 1))])
+    produce(env, RECONCILIATION, [("live-1", reconciled(1, "1.5"))])
     stop = threading.Event()
     failures: list[BaseException] = []
 
@@ -377,16 +440,18 @@ def test_run_sinks_runs_every_sink_with_heartbeats_and_stops_cleanly(env: Settin
     thread = threading.Thread(target=run)
     thread.start()
     try:
-        eventually(lambda: [count(env, t) for t in ("ticks", "orders", "positions", "dead_letters", "audit_log")]
-                   == [1, 1, 1, 2, 1], what="a row in each table (two dead letters: two consumers refuse it)")
+        eventually(lambda: [count(env, t) for t in ("ticks", "orders", "positions", "dead_letters", "audit_log",
+                                                    "reconciliation_reports")]
+                   == [1, 1, 1, 2, 1, 1], what="a row in each table (two dead letters: two consumers refuse it)")
         with redis.Redis.from_url(env.redis) as cache:
-            eventually(lambda: len(cache.keys(heartbeat_pattern(env))) == 5, what="5 heartbeats")
+            eventually(lambda: len(cache.keys(heartbeat_pattern(env))) == 6, what="6 heartbeats")
             names = sorted(json.loads(cache.get(k) or b"{}")["component"] for k in cache.keys(heartbeat_pattern(env)))
     finally:
         stop.set()
         thread.join(timeout=60)
     assert not thread.is_alive() and not failures
-    assert names == ["sink:audit", "sink:dead_letters", "sink:order_events", "sink:portfolio", "sink:ticks"]
+    assert names == ["sink:audit", "sink:dead_letters", "sink:order_events", "sink:portfolio", "sink:reconciliation",
+                     "sink:ticks"]
     # both consumers of orders.events refuse the malformed message, each with its own dead letter
     assert query(env, "SELECT consumer, source_topic FROM dead_letters ORDER BY consumer") == [
         ("sink:audit", topic_name(ORDER_EVENTS, env.topic_prefix)),
