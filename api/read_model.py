@@ -17,8 +17,10 @@ from api.schemas.audit import AuditEntryPublic
 from api.schemas.orders import FillsSummary, OrderPublic
 from api.schemas.positions import PositionPublic
 from api.schemas.quotes import QuotePublic
+from api.schemas.reconciliation import ReconciliationReportPublic
 from core.market import Quote
 from core.orders import OrderStatus
+from core.reconcile import ReconciliationStatus
 from streams.shared_state import latest_quotes_key
 from tradestream.config import Settings
 from tradestream.logging import get_logger
@@ -47,6 +49,8 @@ FROM positions p
 WHERE {where}
 ORDER BY p.account_id, p.instrument_id
 """)
+
+_REPORT_COLUMNS = sql.SQL("r.account_id, r.venue, r.at, r.org_id, r.user_id, r.mode, r.status, r.discrepancies")
 
 
 def _where(alias: str, filters: dict[str, Any]) -> sql.Composable:
@@ -112,3 +116,28 @@ async def list_audit(pool: Pool, *, subject: str | None, limit: int) -> list[Aud
     async with pool.connection() as conn:
         rows = await (await conn.execute(query, {"subject": subject, "limit": limit})).fetchall()
     return [AuditEntryPublic.from_row(row) for row in rows]
+
+
+async def list_reconciliations(pool: Pool, *, account_id: str | None, status: ReconciliationStatus | None,
+                               only_differences: bool, limit: int) -> list[ReconciliationReportPublic]:
+    """Newest first; `only_differences` leaves out the matched reports (an unknown one is never matched)."""
+    filters: dict[str, Any] = {"account_id": account_id, "status": status}
+    where = _where("r", filters)
+    if only_differences:
+        where = sql.SQL("{} AND r.status <> %(matched)s").format(where)
+    query = sql.SQL("SELECT {columns} FROM reconciliation_reports r WHERE {where}"
+                    " ORDER BY r.at DESC, r.account_id, r.venue LIMIT %(limit)s").format(
+        columns=_REPORT_COLUMNS, where=where)
+    params = {**filters, "matched": ReconciliationStatus.MATCHED, "limit": limit}
+    async with pool.connection() as conn:
+        rows = await (await conn.execute(query, params)).fetchall()
+    return [ReconciliationReportPublic.model_validate(row) for row in rows]
+
+
+async def latest_reconciliations(pool: Pool, account_id: str) -> list[ReconciliationReportPublic]:
+    """The newest report of the account per venue, by venue."""
+    query = sql.SQL("SELECT DISTINCT ON (r.venue) {columns} FROM reconciliation_reports r"
+                    " WHERE r.account_id = %(account_id)s ORDER BY r.venue, r.at DESC").format(columns=_REPORT_COLUMNS)
+    async with pool.connection() as conn:
+        rows = await (await conn.execute(query, {"account_id": account_id})).fetchall()
+    return [ReconciliationReportPublic.model_validate(row) for row in rows]
