@@ -14,20 +14,34 @@ from typing import Any, ClassVar
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 from pydantic import SecretStr
 
 from core.fills import Fill
 from core.ledger import PnlSnapshot, Position
 from core.orders import OrderStatus, new_order
+from core.reconcile import ReadOutcome, VenueSnapshot, reconcile
 from core.types import ExecutionMode, Liquidity
 from dashboards.push import DASHBOARD_DIR, load_dashboards, push_dashboards
 from sinks.base import build_dead_letter
 from sinks.dead_letters import dead_letter_row
 from sinks.orders import fill_row, order_row
 from sinks.portfolio import pnl_row, position_row
-from sinks.schema import DEAD_LETTERS, FILLS, ORDERS, PNL_SNAPSHOTS, POSITIONS, TICKS, Table, insert_statement
+from sinks.reconciliation import report_row
+from sinks.schema import (
+    DEAD_LETTERS,
+    FILLS,
+    ORDERS,
+    PNL_SNAPSHOTS,
+    POSITIONS,
+    RECONCILIATION_REPORTS,
+    TICKS,
+    Table,
+    insert_statement,
+    json_dumps,
+)
 from streams.records import PositionUpdated
-from tests.kit.builders import OWNER, intent
+from tests.kit.builders import OWNER, account, intent
 from tradestream.config import Settings
 
 pytestmark = pytest.mark.integration
@@ -61,6 +75,7 @@ EXPECTED_COLUMNS: dict[tuple[str, str], list[str]] = {
     ("tradestream-trading", "Dead letters by consumer"): ["time", "metric", "dead_letters"],
     ("tradestream-trading", "Recent dead letters"): [
         "at", "consumer", "source_topic", "partition", "offset", "key", "error"],
+    ("tradestream-trading", "Latest reconciliation"): ["account_id", "venue", "at", "mode", "status", "differences"],
 }
 
 
@@ -119,7 +134,7 @@ def insert(conn: psycopg.Connection[Any], table: Table, rows: list[tuple[Any, ..
 @pytest.fixture
 def empty(settings: Settings) -> Settings:
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
-        conn.execute("TRUNCATE ticks, orders, fills, positions, pnl_snapshots, dead_letters")
+        conn.execute("TRUNCATE ticks, orders, fills, positions, pnl_snapshots, dead_letters, reconciliation_reports")
     return settings
 
 
@@ -144,6 +159,11 @@ def filled(empty: Settings) -> Settings:
                            fees=Decimal("0.01"), equity=Decimal("99999.99"))
     letter = build_dead_letter(topic="md.quotes", partition=0, offset=9, key=b"k", value=b"{", error="Invalid JSON",
                                consumer="sink:ticks", at=at)
+    failed, ok = ReadOutcome(ok=False, error="HTTP 503"), ReadOutcome(ok=True)
+    unknown = reconcile(account(ExecutionMode.LIVE, i.account_id), "coinbase", at, {BTC: Decimal(2)}, {}, [],
+                        VenueSnapshot(positions=None, positions_read=failed, balances=(), balances_read=ok,
+                                      open_orders=None, orders_read=failed))
+    *report, discrepancies = report_row(unknown)
     with psycopg.connect(empty.dsn) as conn:
         insert(conn, TICKS, [(at, BTC, Decimal("100.00"), Decimal("100.10"), Decimal(1), Decimal(1), 1),
                              (at + timedelta(seconds=1), BTC, Decimal("100.00"), Decimal("100.20"), Decimal(1),
@@ -154,6 +174,7 @@ def filled(empty: Settings) -> Settings:
         insert(conn, POSITIONS, [position_row(position)])
         insert(conn, PNL_SNAPSHOTS, [pnl_row(snapshot, i.trace_id)])
         insert(conn, DEAD_LETTERS, [dead_letter_row(letter)])
+        insert(conn, RECONCILIATION_REPORTS, [(*report, Jsonb(discrepancies, dumps=json_dumps))])
     return empty
 
 
@@ -188,6 +209,8 @@ def test_panel_values_are_what_was_written(filled: Settings) -> None:
                                                                  (ETH, 1, Decimal("3.3328"))]
     _, reasons = run_panel(filled, *by_title["Orders by reason code"])
     assert reasons == [("APPROVED", 1), ("MAX_ORDER_NOTIONAL_EXCEEDED", 1)]
+    _, reconciliations = run_panel(filled, *by_title["Latest reconciliation"])
+    assert [(r[0], r[1], r[4], r[5]) for r in reconciliations] == [("acct-1", "coinbase", "unknown", 2)]
 
 
 def test_variable_queries_list_what_was_written(filled: Settings) -> None:
