@@ -14,7 +14,7 @@ found), and applies those fills to live orders.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from agents.kit import AgentKit
 from agents.venues import LiveOrderRef, VenueState, placed
@@ -37,6 +37,7 @@ from tradestream.logging import get_logger
 log = get_logger(__name__)
 
 SHADOW_BOOK_DEPTH = 50
+MARKET_REUSE_WINDOW = timedelta(milliseconds=250)
 
 
 class ExecutionRouter:
@@ -58,8 +59,10 @@ class ExecutionRouter:
                         risk_policy_loaded=view.policy is not None and view.policy.explicit,
                         kill_switch_healthy=state is TradingState.ACTIVE)
 
-    async def execute(self, order: Order, signal: Quote | None = None) -> Execution:
-        """Route and execute a new order; `signal` is the quote its strategy acted on, if any."""
+    async def execute(self, order: Order, market: Quote | None = None, judged_at: datetime | None = None) -> Execution:
+        """Route and execute a new order; `market` is the quote the risk gate judged it against at `judged_at`. A
+        simulated order executes against it, as in a backtest, unless the decision waited longer than
+        MARKET_REUSE_WINDOW (a backlog, say after a restart): then against the freshest of it and the market view."""
         account = self._kit.accounts[order.account_id]
         instrument = self._instrument(order)
         gate = await self.live_gate(order, instrument.venue.value) \
@@ -69,7 +72,8 @@ class ExecutionRouter:
         if routed.route is Route.REJECTED:
             return Execution(routed.order)
         order = routed.order
-        market = freshest(await self._kit.latest_quote(order.instrument_id), signal)
+        if market is None or judged_at is None or now - judged_at > MARKET_REUSE_WINDOW:
+            market = freshest(await self._kit.latest_quote(order.instrument_id), market)
         if order.effective_mode is ExecutionMode.PAPER:
             return simulate(order, instrument, market, self._fill_model, now)
         binding = self._registry.binding_for(order.account_id, instrument.venue)

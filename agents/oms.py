@@ -69,7 +69,7 @@ def register(kit: AgentKit, orders: Any, open_orders: Any, router: ExecutionRout
             if isinstance(accepted, Duplicate):
                 log.warning("order.duplicate_ignored", reason_code=accepted.value)
                 return
-            execution = (await router.execute(accepted, intent.market) if decision.approved
+            execution = (await router.execute(accepted, decision.market, decision.decided_at) if decision.approved
                          else Execution(accepted))
             await publish(execution)
             log.info("order.routed", status=execution.order.status.value,

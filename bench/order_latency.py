@@ -23,13 +23,13 @@ import redis
 from confluent_kafka import Consumer, Producer
 
 from connectors.simulated.market import SimulatedMarket
-from core.orders import IntentSource, OrderIntent
+from core.orders import IntentSource, OrderIntent, order_id_for
 from core.types import OrderType, Side
 from infra.services import ensure_up
 from streams.kafka import consumer_config, ensure_topics, headers, producer_config
 from streams.records import encode
 from streams.shared_state import heartbeat_key, latest_quotes_key
-from streams.topics import ORDER_EVENTS, ORDER_INTENTS, topic_name
+from streams.topics import ORDER_DECISIONS, ORDER_EVENTS, ORDER_INTENTS, topic_name
 from tradestream.config import Settings, load_settings
 
 
@@ -44,15 +44,18 @@ def isolated_settings() -> Settings:
 
 
 class FillListener(threading.Thread):
-    """Reads orders.events in its own thread with a blocking poll (it returns as soon as a message arrives),
-    recording when each fill was received and the fill's own timestamp."""
+    """Reads orders.events and orders.decisions in its own thread with a blocking poll (it returns as soon as a
+    message arrives), recording when each fill was received, the fill's own timestamp (when the OMS routed the
+    order) and when the risk gate decided it."""
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(daemon=True)
         self._consumer = Consumer(consumer_config(settings, f"bench-{uuid.uuid4().hex[:6]}",
                                                   **{"fetch.wait.max.ms": 5}))
-        self._consumer.subscribe([topic_name(ORDER_EVENTS, settings.topic_prefix)])
+        self._consumer.subscribe([topic_name(ORDER_EVENTS, settings.topic_prefix),
+                                  topic_name(ORDER_DECISIONS, settings.topic_prefix)])
         self.received: dict[str, tuple[float, datetime]] = {}
+        self.decided: dict[str, datetime] = {}
         self._stopping = threading.Event()
 
     def run(self) -> None:
@@ -62,7 +65,11 @@ class FillListener(threading.Thread):
             if value is None:
                 continue
             event = json.loads(value)
-            if event["kind"] == "fill":
+            if "decided_at" in event:
+                intent = event["intent"]
+                order_id = order_id_for(intent["account_id"], intent["strategy_id"], intent["idempotency_key"])
+                self.decided[order_id] = datetime.fromisoformat(event["decided_at"])
+            elif event["kind"] == "fill":
                 self.received[event["fill"]["order_id"]] = (time.perf_counter(),
                                                             datetime.fromisoformat(event["fill"]["ts"]))
         self._consumer.close()
@@ -129,15 +136,21 @@ def main() -> None:
             producer.poll(0)
             return intent.order_id, at, intent.created_at
 
-        # The first seconds settle the worker (partition assignment, table recovery): sent, awaited, not timed.
-        warmup = [send(n)[0] for n in range(max(20, int(args.rate * 3)))]
-        fills.wait_for(warmup, timeout_s=60)
-        timed: list[tuple[str, float, datetime]] = []
-        next_send = time.monotonic()
-        for n in range(args.orders):
-            time.sleep(max(0.0, next_send - time.monotonic()))  # sleeping, not spinning: the box has 2 cores
-            timed.append(send(len(warmup) + n))
-            next_send += 1 / args.rate
+        def paced(first: int, count: int) -> list[tuple[str, float, datetime]]:
+            sent: list[tuple[str, float, datetime]] = []
+            next_send = time.monotonic()
+            for n in range(first, first + count):
+                time.sleep(max(0.0, next_send - time.monotonic()))  # sleeping, not spinning: the box has 2 cores
+                sent.append(send(n))
+                next_send += 1 / args.rate
+            return sent
+
+        # The first seconds settle the worker (partition assignment, table recovery, first commits): the same
+        # paced flow, awaited and let drain, not timed.
+        warmup = paced(0, max(20, int(args.rate * 3)))
+        fills.wait_for([order_id for order_id, _, _ in warmup], timeout_s=60)
+        time.sleep(1.0)
+        timed = paced(len(warmup), args.orders)
         fills.wait_for([order_id for order_id, _, _ in timed], timeout_s=60)
         fills.stop()
         feeding.set()
@@ -145,12 +158,21 @@ def main() -> None:
         worker.terminate()
         worker.wait(30)
     latencies = [(fills.received[o][0] - at) * 1000 for o, at, _ in timed if o in fills.received]
-    routed = [(fills.received[o][1] - created).total_seconds() * 1000 for o, _, created in timed
-              if o in fills.received]
     if not latencies:
         raise SystemExit(f"no fill came back; see the worker's log {log_path}")
     print(f"intents timed: {len(timed)}  fills received: {len(latencies)}  rate: {args.rate:.0f}/s")
-    print(f"intent-to-routing ms: p50={percentile(routed, 50):.2f} p99={percentile(routed, 99):.2f}")
+    # Where the time goes, from the records' own clocks (one machine, one clock): intent created -> risk gate
+    # decided (first hop), decided -> routed and filled by the OMS (second hop), then the fill's way back here.
+    stages: dict[str, list[float]] = {"intent-to-decision": [], "decision-to-routing": []}
+    for order_id, _, created in timed:
+        decided = fills.decided.get(order_id)
+        if decided is None or order_id not in fills.received:
+            continue
+        stages["intent-to-decision"].append((decided - created).total_seconds() * 1000)
+        stages["decision-to-routing"].append((fills.received[order_id][1] - decided).total_seconds() * 1000)
+    for stage, values in stages.items():
+        if values:
+            print(f"{stage} ms: p50={percentile(values, 50):.2f} p99={percentile(values, 99):.2f}")
     print(f"intent-to-fill latency ms: p50={percentile(latencies, 50):.2f} p99={percentile(latencies, 99):.2f} "
           f"max={max(latencies):.2f} mean={statistics.fmean(latencies):.2f}")
 

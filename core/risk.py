@@ -70,6 +70,10 @@ class RiskDecision(Frozen):
     policy_id: str | None = None
     policy_version: int | None = None
     decided_at: UtcDatetime
+    market: Quote | None = None
+    """The quote an approved order was judged against: a paper or shadow order is simulated against this market,
+    as the backtest does, so the same decision fills at the same price in both (and the router needs no second
+    read of the market). Sealed with the rest of the decision."""
     seal: str = ""
     """HMAC of the decision by the risk gate (core.seal); the OMS refuses a decision without a valid one."""
 
@@ -238,7 +242,8 @@ def evaluate(intent: OrderIntent, ctx: RiskContext, policy: RiskPolicy, at: UtcD
             return deny(intent, denial, policy, at)
     # Every field comes from validated records; skipping re-validation keeps the gate in microseconds.
     return _trusted_decision(intent=intent, approved=True, reason_code=ReasonCode.APPROVED,
-                             policy_id=policy.policy_id, policy_version=policy.version, decided_at=at)
+                             policy_id=policy.policy_id, policy_version=policy.version, decided_at=at,
+                             market=ctx.quote)
 
 
 def deny(intent: OrderIntent, denial: Denial, policy: RiskPolicy | None, at: UtcDatetime) -> RiskDecision:

@@ -3,11 +3,12 @@ when the venue refuses, cannot, or does not answer."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
-from agents.execution import ExecutionRouter
+from agents.execution import MARKET_REUSE_WINDOW, ExecutionRouter
 from connectors.errors import (
     DuplicateClientOrderIdError,
     MalformedResponseError,
@@ -23,7 +24,7 @@ from core.orders import Order, OrderStatus, new_order
 from core.reasons import ReasonCode
 from core.types import ExecutionMode, Liquidity, Side
 from core.venue import VenueFill, VenueOrder
-from tests.kit.builders import T0, intent
+from tests.kit.builders import T0, intent, quote
 from tests.unit.agents.fakes import LIVE, PAPER, SHADOW, FakeConnector, FakeKit, MemoryVenueState, registry_with
 
 VENUE = FakeConnector.venue
@@ -208,3 +209,19 @@ async def test_paper_order_never_reaches_a_connector() -> None:
     execution = await router(connector).execute(new(PAPER, limit_price=None))
     assert execution.order.status is OrderStatus.FILLED
     assert connector.placed == [] and connector.cancelled == []
+
+
+async def test_paper_order_executes_against_the_market_the_gate_judged_it_on() -> None:
+    judged = quote(bid="99.00", ask="99.05", seq=7, ts=datetime.now(UTC))
+    execution = await router().execute(new(PAPER, limit_price=None), judged, datetime.now(UTC))
+    assert [f.price for f in execution.fills] == [Decimal("99.05")]  # not the market view's 100.10
+    assert execution.order.venue_response is not None and execution.order.venue_response["quote_seq"] == 7
+
+
+async def test_a_decision_that_waited_executes_against_the_freshest_market() -> None:
+    judged_at = datetime.now(UTC) - MARKET_REUSE_WINDOW - timedelta(milliseconds=1)
+    old = quote(bid="99.00", ask="99.05", seq=7, ts=judged_at)
+    kit = FakeKit(quote=quote(seq=8, ts=datetime.now(UTC)))
+    waited = ExecutionRouter(kit.as_kit(), FillModel(), ConnectorRegistry(()), MemoryVenueState())
+    execution = await waited.execute(new(PAPER, limit_price=None), old, judged_at)
+    assert [f.price for f in execution.fills] == [Decimal("100.10")]

@@ -7,6 +7,7 @@ from core.control import TradingState
 from core.instruments import AssetClass
 from core.reasons import ReasonCode
 from core.risk import OrderRateWindow, RiskPolicy, drawdown_state, evaluate, freshest
+from core.seal import is_sealed, seal
 from core.types import Side
 from tests.kit.builders import T0, es_future, intent, policy, quote, risk_context
 
@@ -134,3 +135,11 @@ def test_the_freshest_of_the_view_and_the_signal_quote_prices_the_order() -> Non
     older, newer = quote(seq=1, ask="100.10"), quote(seq=2, ask="101.10")
     assert freshest(older, newer) is newer and freshest(newer, older) is newer
     assert freshest(None, older) is older and freshest(older, None) is older and freshest(None, None) is None
+
+
+def test_an_approval_carries_the_market_it_was_judged_on_and_the_seal_covers_it() -> None:
+    judged = quote(ask="100.20", seq=9)
+    decision = seal(evaluate(intent(), risk_context(quote=judged), policy(), T0), b"k" * 32)
+    assert decision.approved and decision.market == judged
+    assert is_sealed(decision, b"k" * 32)
+    assert not is_sealed(decision.model_copy(update={"market": quote(bid="89.90", ask="90.00")}), b"k" * 32)
