@@ -38,6 +38,9 @@ class Instrument(Frozen):
     expiry: UtcDatetime | None = None
     venue_symbols: dict[Venue, str] = Field(default_factory=dict)
     tradeable: bool = True
+    status: str = Field(default="", max_length=64)
+    """The venue's word for the instrument's state (`active`, `closed`, `trading_disabled`, `delisted`...), which
+    says why it is not tradeable; empty when the source gives none."""
 
     @model_validator(mode="after")
     def _check_prefix(self) -> Instrument:
