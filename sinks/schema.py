@@ -219,6 +219,26 @@ AUDIT_APPEND_ONLY_DDL: tuple[str, ...] = (
     "FOR EACH STATEMENT EXECUTE FUNCTION audit_log_refuse_change()",
 )
 
+INSTRUMENTS = Table("instruments", _cols("""
+    instrument_id text
+    asset_class text
+    venue text
+    quote_currency text
+    tick_size numeric
+    lot_size numeric
+    multiplier numeric
+    expiry timestamptz?
+    venue_symbols jsonb
+    tradeable boolean
+    status text
+    listed_by text[]
+    updated_at timestamptz
+"""), primary_key=("instrument_id",), indexes=(Index("instruments_asset_class", ("asset_class", "instrument_id")),
+                                               Index("instruments_venue", ("venue", "instrument_id"))))
+"""The instrument registry (reference.instruments). Reference data shared by every organisation: unlike the
+order-flow tables it has no org/user owner columns, and a row is never deleted (a delisted instrument stays, not
+tradeable)."""
+
 SINK_OFFSETS = Table("sink_offsets", _cols("""
     consumer text
     topic text
@@ -226,7 +246,8 @@ SINK_OFFSETS = Table("sink_offsets", _cols("""
     next_offset bigint
 """), primary_key=("consumer", "topic", "partition"))
 
-TABLES: tuple[Table, ...] = (TICKS, ORDERS, FILLS, POSITIONS, PNL_SNAPSHOTS, DEAD_LETTERS, AUDIT_LOG, SINK_OFFSETS)
+TABLES: tuple[Table, ...] = (TICKS, ORDERS, FILLS, POSITIONS, PNL_SNAPSHOTS, DEAD_LETTERS, AUDIT_LOG, INSTRUMENTS,
+                             SINK_OFFSETS)
 
 
 def _index_column(spec: str) -> sql.Composable:
