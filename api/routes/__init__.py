@@ -2,9 +2,9 @@
 
 from fastapi import APIRouter
 
-from api.routes import audit, control, health, orders, positions, quotes
+from api.routes import audit, control, health, instruments, orders, positions, quotes
 
 api_router = APIRouter()
-for _router in (health.router, quotes.router, orders.router, positions.router, control.router,
+for _router in (health.router, quotes.router, instruments.router, orders.router, positions.router, control.router,
                 audit.router):
     api_router.include_router(_router)
