@@ -57,9 +57,9 @@ class InstrumentKeeper:
 
     async def restore(self) -> None:
         topic = topic_name(REFERENCE_INSTRUMENTS, self._kit.settings.topic_prefix)
-        values = await asyncio.to_thread(read_to_end, self._kit.settings, topic)
+        messages = await asyncio.to_thread(read_to_end, self._kit.settings, topic)
         published: dict[str, InstrumentListed] = {}
-        for value in values:
+        for _, value in messages:
             try:
                 record = decode(InstrumentListed, value)
             except RecordError as exc:  # the instruments sink dead-letters it

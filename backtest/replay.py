@@ -23,7 +23,7 @@ from tradestream.config import Settings
 
 def read_recorded_quotes(settings: Settings, topic: str, timeout_s: float = 30.0) -> list[Quote]:
     """Every quote on `topic`, from the beginning, in (ts, seq) order."""
-    quotes = [decode(Quote, value) for value in read_to_end(settings, topic, timeout_s)]
+    quotes = [decode(Quote, value) for _, value in read_to_end(settings, topic, timeout_s)]
     return sorted(quotes, key=lambda q: (q.ts, q.seq))
 
 
