@@ -113,7 +113,6 @@ class HealthProbes:
         self._seen_workers |= found.keys()
         return [*found.values(), *missing]
 
-
     async def _connectors_probe(self) -> ConnectorsHealth:
         try:
             reports = await asyncio.wait_for(self._connector_reports(), PROBE_TIMEOUT_S)
