@@ -24,6 +24,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
+from agents.connector_health import ConnectorIssues
 from agents.kit import AgentKit
 from connectors.base import Connector
 from connectors.errors import ConnectorError, UnsupportedError
@@ -162,7 +163,7 @@ def placed(order: Order, result: PlaceResult, binding: str, at: datetime) -> Ord
     return order.transition(status, at, venue_response=venue_response)
 
 
-def register(kit: AgentKit, registry: ConnectorRegistry, ledgers: Any) -> None:
+def register(kit: AgentKit, registry: ConnectorRegistry, ledgers: Any, issues: ConnectorIssues) -> None:
     """Quotes, live fills and shadow seeding for the connectors of the registry."""
     if not registry.bindings:
         return
@@ -181,8 +182,9 @@ def register(kit: AgentKit, registry: ConnectorRegistry, ledgers: Any) -> None:
             task = quote_tasks.get(binding.name)
             if not binding.instrument_ids or (task is not None and not task.done()):
                 continue
-            if task is not None and not task.cancelled() and task.exception() is not None:
-                log.warning("venue.quotes_restarted", connector=binding.name, error=repr(task.exception()))
+            if task is not None and not task.cancelled() and (error := task.exception()) is not None:
+                log.warning("venue.quotes_restarted", connector=binding.name,
+                            error=issues.record(binding.name, "quotes", error))
             quote_tasks[binding.name] = asyncio.get_running_loop().create_task(publish_quotes(binding))
 
     for binding in registry.bindings:

@@ -1,5 +1,5 @@
-"""The stream worker: one Faust app carrying the order-flow agents, their tables, the venue connectors' loops and a
-heartbeat."""
+"""The stream worker: one Faust app carrying the order-flow agents, their tables, the instrument registry, the venue
+connectors' loops and health, and a heartbeat."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from datetime import UTC, datetime
 
 import faust
 
-from agents import oms, policy_watch, portfolio, risk_gate, strategy_runner, venues
+from agents import connector_health, instruments, oms, policy_watch, portfolio, risk_gate, strategy_runner, venues
+from agents.connector_health import ConnectorIssues
 from agents.execution import ExecutionRouter
 from agents.kit import AgentKit
 from agents.oms import OpenOrders
@@ -34,7 +35,10 @@ def build_worker(settings: Settings) -> faust.App:
     risk_gate.register(kit, ledgers)
     oms.register(kit, orders, open_orders, ExecutionRouter(kit, FillModel(), registry))
     portfolio.register(kit, ledgers, seen_fills)
-    venues.register(kit, registry, ledgers)
+    issues = ConnectorIssues()
+    instruments.register(kit, registry.bindings, issues)
+    venues.register(kit, registry, ledgers, issues)
+    connector_health.register(kit, registry, issues)
     if settings.risk_policy_file is not None:
         policy_watch.register(kit, settings.risk_policy_file)
     beat_key = heartbeat_key(settings, "worker:stream")

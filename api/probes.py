@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from redis.asyncio import Redis
@@ -13,10 +14,21 @@ from redis.asyncio import Redis
 from api.errors import DEPENDENCY_ERRORS
 from api.producer import IntentProducer
 from api.read_model import Pool
-from api.schemas.health import HealthPublic, ServiceHealth, State, WorkerHealth, WorkersHealth, WorkerState
+from api.schemas.health import (
+    ConnectorReport,
+    ConnectorReportState,
+    ConnectorsHealth,
+    HealthPublic,
+    ServiceHealth,
+    State,
+    WorkerHealth,
+    WorkersHealth,
+    WorkerState,
+)
 from core.clock import Clock
 from core.types import UtcDatetime
-from streams.shared_state import HEARTBEAT_TTL_S, heartbeat_key, heartbeat_pattern
+from core.venue import ConnectorStatus
+from streams.shared_state import HEARTBEAT_TTL_S, connector_health_key, heartbeat_key, heartbeat_pattern
 from tradestream.config import Settings
 
 PROBE_TIMEOUT_S = 1.0
@@ -44,13 +56,14 @@ class HealthProbes:
         """Components this process has seen a heartbeat from: one that disappears is reported missing."""
 
     async def check(self) -> HealthPublic:
-        kafka, postgres, redis, workers = await asyncio.gather(
-            _probe(self._kafka), _probe(self._postgres), _probe(self._redis_ping), self._workers_probe())
+        kafka, postgres, redis, workers, connectors = await asyncio.gather(
+            _probe(self._kafka), _probe(self._postgres), _probe(self._redis_ping), self._workers_probe(),
+            self._connectors_probe())
         checks: dict[str, ServiceHealth | WorkersHealth] = {"kafka": kafka, "postgres": postgres, "redis": redis,
                                                             "workers": workers}
         down = [f"{name}: {check.detail}" for name, check in checks.items() if check.state is not State.UP]
         return HealthPublic(state=State.DOWN if down else State.UP, detail="; ".join(down) or "all up",
-                            kafka=kafka, postgres=postgres, redis=redis, workers=workers)
+                            kafka=kafka, postgres=postgres, redis=redis, workers=workers, connectors=connectors)
 
     async def _kafka(self) -> str:
         return f"metadata from {await self._producer.broker_count()} broker(s)"
@@ -99,6 +112,47 @@ class HealthProbes:
                    for c in sorted(self._seen_workers - found.keys())]
         self._seen_workers |= found.keys()
         return [*found.values(), *missing]
+
+    async def _connectors_probe(self) -> ConnectorsHealth:
+        try:
+            reports = await asyncio.wait_for(self._connector_reports(), PROBE_TIMEOUT_S)
+        except PROBE_FAILURES as exc:
+            return ConnectorsHealth(state=ConnectorReportState.STALE,
+                                    detail=f"connector reports unreadable: {_describe(exc)}", connectors=[])
+        if not reports:
+            return ConnectorsHealth(state=ConnectorReportState.OK, detail="no connector enabled", connectors=[])
+        unwell = [f"{r.connector} {r.state.value}" + (f" ({r.fallback})" if r.fallback else "")
+                  for r in reports if r.state is not ConnectorReportState.OK]
+        if any(r.state is ConnectorReportState.DOWN for r in reports):
+            state = ConnectorReportState.DOWN
+        else:
+            state = ConnectorReportState.DEGRADED if unwell else ConnectorReportState.OK
+        return ConnectorsHealth(state=state, detail=", ".join(unwell) or f"{len(reports)} connector(s) ok",
+                                connectors=reports)
+
+    async def _connector_reports(self) -> list[ConnectorReport]:
+        """What the worker reported on each connector; an enabled venue without a report is missing."""
+        raw = cast(dict[str, str], await self._redis.hgetall(connector_health_key(self._settings)))
+        now = self._clock.now()
+        stale_after_s = max(HEARTBEAT_TTL_S, 3 * self._settings.connectors.health_interval_s)
+        reports = []
+        for name, value in sorted(raw.items()):
+            try:
+                status = ConnectorStatus.model_validate_json(value)
+            except ValidationError as exc:
+                reports.append(ConnectorReport(connector=name, venue=name.split(":", 1)[0],
+                                               state=ConnectorReportState.INVALID,
+                                               detail=str(exc.errors()[0]["msg"])))
+                continue
+            age = round((now - status.checked_at).total_seconds(), 3)
+            state = ConnectorReportState.STALE if age > stale_after_s else ConnectorReportState(status.state.value)
+            reports.append(ConnectorReport.model_validate({**status.model_dump(), "state": state, "age_s": age}))
+        reported = {r.venue for r in reports}
+        enabled = self._settings.connectors.venue_accounts()  # a venue is enabled by having a section
+        reports += [ConnectorReport(connector=venue, venue=venue, state=ConnectorReportState.MISSING,
+                                    detail="no health report from a worker")
+                    for venue in enabled if venue not in reported]
+        return reports
 
 
 async def _probe(question: Callable[[], Awaitable[str]]) -> ServiceHealth:

@@ -14,10 +14,12 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from api.schemas.audit import AuditEntryPublic
+from api.schemas.instruments import InstrumentPublic
 from api.schemas.orders import FillsSummary, OrderPublic
 from api.schemas.positions import PositionPublic
 from api.schemas.quotes import QuotePublic
 from api.schemas.reconciliation import ReconciliationReportPublic
+from core.instruments import AssetClass, Venue
 from core.market import Quote
 from core.orders import OrderStatus
 from core.reconcile import ReconciliationStatus
@@ -87,6 +89,27 @@ async def list_positions(pool: Pool, *, account_id: str | None) -> list[Position
     async with pool.connection() as conn:
         rows = await (await conn.execute(_POSITIONS.format(where=_where("p", filters)), filters)).fetchall()
     return [PositionPublic.model_validate(row) for row in rows]
+
+
+async def list_instruments(pool: Pool, *, asset_class: AssetClass | None, venue: Venue | None,
+                           tradeable: bool | None, after: str | None, limit: int) -> list[InstrumentPublic]:
+    """By instrument id; `after` continues from the last id of the previous page."""
+    filters: dict[str, Any] = {"asset_class": asset_class, "venue": venue, "tradeable": tradeable}
+    where = _where("i", filters)
+    if after is not None:
+        where = sql.SQL("{} AND i.instrument_id > %(after)s").format(where)
+    query = sql.SQL("SELECT * FROM instruments i WHERE {where} ORDER BY i.instrument_id LIMIT %(limit)s").format(
+        where=where)
+    async with pool.connection() as conn:
+        rows = await (await conn.execute(query, {**filters, "after": after, "limit": limit})).fetchall()
+    return [InstrumentPublic.model_validate(row) for row in rows]
+
+
+async def get_instrument(pool: Pool, instrument_id: str) -> InstrumentPublic | None:
+    async with pool.connection() as conn:
+        row = await (await conn.execute("SELECT * FROM instruments WHERE instrument_id = %s",
+                                        (instrument_id,))).fetchone()
+    return None if row is None else InstrumentPublic.model_validate(row)
 
 
 async def latest_quotes(redis: Redis, settings: Settings, instrument_id: str | None) -> list[QuotePublic]:

@@ -9,14 +9,13 @@ engine, which must agree trade for trade.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from core.market import Quote
-from streams.kafka import consumer_config, headers, producer_config
+from streams.kafka import headers, producer_config, read_to_end
 from streams.records import decode
 from streams.topics import MD_QUOTES, topic_name
 from tradestream.config import Settings
@@ -24,22 +23,7 @@ from tradestream.config import Settings
 
 def read_recorded_quotes(settings: Settings, topic: str, timeout_s: float = 30.0) -> list[Quote]:
     """Every quote on `topic`, from the beginning, in (ts, seq) order."""
-    consumer = Consumer(consumer_config(settings, f"replay-reader-{uuid.uuid4().hex[:8]}"))
-    try:
-        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                for p in metadata.partitions}
-        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
-        quotes: list[Quote] = []
-        read = dict.fromkeys(ends, 0)
-        deadline = time.monotonic() + timeout_s
-        while any(read[p] < ends[p] for p in ends) and time.monotonic() < deadline:
-            for message in consumer.consume(1000, 0.5):
-                if message.error() is None:
-                    read[message.partition() or 0] = (message.offset() or 0) + 1
-                    quotes.append(decode(Quote, message.value()))
-    finally:
-        consumer.close()
+    quotes = [decode(Quote, value) for _, value in read_to_end(settings, topic, timeout_s)]
     return sorted(quotes, key=lambda q: (q.ts, q.seq))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from enum import StrEnum
 
@@ -38,6 +38,9 @@ class Instrument(Frozen):
     expiry: UtcDatetime | None = None
     venue_symbols: dict[Venue, str] = Field(default_factory=dict)
     tradeable: bool = True
+    status: str = Field(default="", max_length=64)
+    """The venue's word for the instrument's state (`active`, `closed`, `trading_disabled`, `delisted`...), which
+    says why it is not tradeable; empty when the source gives none."""
 
     @model_validator(mode="after")
     def _check_prefix(self) -> Instrument:
@@ -71,3 +74,85 @@ class InstrumentCatalog:
 
     def __len__(self) -> int:
         return len(self._by_id)
+
+
+DELISTED = "delisted"
+"""The status of an instrument that no source lists any more."""
+
+
+class ListedInstrument(Frozen):
+    """One entry of the instrument registry: the merged instrument and the sources whose listing holds it."""
+
+    instrument: Instrument
+    listed_by: tuple[str, ...]
+    """The base catalog and the connectors whose last successful listing has the id; empty once none has."""
+
+
+class InstrumentRegistry:
+    """The canonical instruments: a base catalog merged with each source's last successful listing.
+
+    Sources are merged by canonical id, the base catalog first, then the sources by name. A source on the
+    instrument's own venue supplies its fields (tick, lot, multiplier, expiry, tradeable, status); a source on
+    another venue adds its venue symbol. A source whose read failed is simply not applied: its last listing stays.
+    An instrument that no source lists any more stays known but not tradeable (status `delisted`), so an order
+    for it is refused with that reason rather than as an unknown instrument.
+    """
+
+    def __init__(self, base: Iterable[Instrument], base_source: str) -> None:
+        self._base_source = base_source
+        self._listings: dict[str, tuple[Instrument, ...]] = {base_source: tuple(base)}
+        self._entries: dict[str, ListedInstrument] = {}
+        self._merge()
+
+    def restore(self, entries: Iterable[ListedInstrument], sources: Iterable[str]) -> None:
+        """Resume from a registry published earlier: what each of `sources` listed then stands as its listing
+        until it is read again; every other entry is only remembered (and so delisted if nothing lists it)."""
+        wanted = set(sources) - {self._base_source}
+        restored: dict[str, list[Instrument]] = {}
+        for entry in entries:
+            self._entries.setdefault(entry.instrument.instrument_id, entry)
+            for source in wanted.intersection(entry.listed_by):
+                restored.setdefault(source, []).append(entry.instrument)
+        for source, listed in restored.items():
+            self._listings.setdefault(source, tuple(listed))
+        self._merge()
+
+    def apply(self, source: str, listed: Iterable[Instrument]) -> None:
+        """A successful listing of `source`: it replaces that source's previous one."""
+        if source == self._base_source:
+            raise ValueError(f"{source!r} is the base catalog, which is not re-listed")
+        self._listings[source] = tuple(listed)
+        self._merge()
+
+    def entries(self) -> list[ListedInstrument]:
+        return list(self._entries.values())
+
+    def catalog(self) -> InstrumentCatalog:
+        return InstrumentCatalog([entry.instrument for entry in self._entries.values()])
+
+    def _merge(self) -> None:
+        merged: dict[str, tuple[Instrument, tuple[str, ...]]] = {}
+        others = sorted(source for source in self._listings if source != self._base_source)
+        for source in (self._base_source, *others):
+            for instrument in self._listings[source]:
+                held = merged.get(instrument.instrument_id)
+                if held is None:
+                    merged[instrument.instrument_id] = (instrument, (source,))
+                    continue
+                primary, listed_by = held
+                if instrument.venue is primary.venue:  # the venue's own listing: its fields win
+                    combined = instrument.model_copy(
+                        update={"venue_symbols": {**primary.venue_symbols, **instrument.venue_symbols}})
+                else:
+                    combined = primary.model_copy(
+                        update={"venue_symbols": {**instrument.venue_symbols, **primary.venue_symbols}})
+                if source not in listed_by:
+                    listed_by = (*listed_by, source)
+                merged[instrument.instrument_id] = (combined, listed_by)
+        entries = {key: ListedInstrument(instrument=instrument, listed_by=listed_by)
+                   for key, (instrument, listed_by) in merged.items()}
+        for key, previous in self._entries.items():
+            if key not in entries:
+                entries[key] = ListedInstrument(listed_by=(), instrument=previous.instrument.model_copy(
+                    update={"tradeable": False, "status": DELISTED}))
+        self._entries = entries

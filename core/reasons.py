@@ -66,7 +66,9 @@ REASON_DOCS: dict[ReasonCode, str] = {
     ReasonCode.SHADOW_WRITE_SIMULATED: "Shadow account: the write is blocked and simulated against the real book.",
     ReasonCode.LIVE_GATE_PASSED: "Live account with live_enabled, a loaded risk policy and a healthy kill switch.",
     ReasonCode.UNKNOWN_INSTRUMENT: "The instrument id is not in the instrument registry.",
-    ReasonCode.INSTRUMENT_NOT_TRADEABLE: "The instrument exists but is not tradeable now.",
+    ReasonCode.INSTRUMENT_NOT_TRADEABLE: "The instrument is in the registry but cannot be traded now: its venue "
+                                         "lists it as inactive, closed, halted or disabled, it is no longer "
+                                         "listed, or it has expired (detail `status=...`).",
     ReasonCode.PRICE_OFF_TICK: "The limit price is not a multiple of the instrument's tick size.",
     ReasonCode.QUANTITY_OFF_LOT: "The quantity is not a multiple of the instrument's lot size.",
     ReasonCode.UNKNOWN_ACCOUNT: "The account is not configured.",

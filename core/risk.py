@@ -134,7 +134,11 @@ def check_instrument(intent: OrderIntent, ctx: RiskContext, policy: RiskPolicy, 
     if instrument is None:
         return Denial(code=ReasonCode.UNKNOWN_INSTRUMENT, detail=f"instrument={intent.instrument_id}")
     if not instrument.tradeable:
-        return Denial(code=ReasonCode.INSTRUMENT_NOT_TRADEABLE, detail=f"instrument={intent.instrument_id}")
+        return Denial(code=ReasonCode.INSTRUMENT_NOT_TRADEABLE,
+                      detail=f"instrument={intent.instrument_id} status={instrument.status or 'not_tradeable'}")
+    if instrument.expiry is not None and at >= instrument.expiry:
+        return Denial(code=ReasonCode.INSTRUMENT_NOT_TRADEABLE,
+                      detail=f"instrument={intent.instrument_id} status=expired expiry={instrument.expiry.isoformat()}")
     if not instrument.is_whole_lot(intent.quantity):
         return Denial(code=ReasonCode.QUANTITY_OFF_LOT,
                       detail=f"quantity={intent.quantity} lot_size={instrument.lot_size}")

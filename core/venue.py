@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 from pydantic import Field
 
@@ -47,6 +50,59 @@ class ConnectorHealth(Frozen):
     latency_ms: float | None
     detail: str = ""
     checked_at: UtcDatetime
+
+
+class ConnectorState(StrEnum):
+    OK = "ok"
+    DEGRADED = "degraded"
+    """Serving, but through a declared fallback or with a failing read (see `problems`)."""
+    DOWN = "down"
+    """Unreachable, refusing our credentials, or its health could not be read."""
+
+
+REST_POLLING = "rest-polling"
+"""The fallback in use while a market data websocket is down (Capabilities.fallbacks declares it)."""
+
+
+class ConnectorStatus(Frozen):
+    """One connector's health as the worker last checked it, for operators (`/health`). Free of secrets."""
+
+    schema_version: Literal[1] = 1
+    connector: str
+    venue: Venue
+    state: ConnectorState
+    reachable: bool
+    authenticated: bool
+    market_data_mode: MarketDataMode | None
+    """None when the health check itself failed."""
+    fallback: str | None
+    latency_ms: float | None
+    detail: str
+    problems: tuple[str, ...]
+    """What is failing now (`what: error`), e.g. the instruments read or the health check."""
+    last_error: str
+    last_error_at: UtcDatetime | None
+    checked_at: UtcDatetime
+
+
+def connector_status(connector: str, venue: Venue, health: ConnectorHealth | None, problems: Sequence[str],
+                     last_error: tuple[str, datetime] | None, at: datetime) -> ConnectorStatus:
+    """Down when the health check failed or the venue is unreachable or refuses us; degraded when a fallback is
+    in use or a read is failing; ok otherwise."""
+    fallback = REST_POLLING if health is not None and health.market_data_mode is MarketDataMode.POLLING else None
+    if health is None or not health.reachable or not health.authenticated:
+        state = ConnectorState.DOWN
+    elif fallback is not None or problems:
+        state = ConnectorState.DEGRADED
+    else:
+        state = ConnectorState.OK
+    return ConnectorStatus(
+        connector=connector, venue=venue, state=state, reachable=health is not None and health.reachable,
+        authenticated=health is not None and health.authenticated,
+        market_data_mode=health.market_data_mode if health else None, fallback=fallback,
+        latency_ms=health.latency_ms if health else None, detail=health.detail if health else "",
+        problems=tuple(problems), last_error=last_error[0] if last_error else "",
+        last_error_at=last_error[1] if last_error else None, checked_at=at)
 
 
 class Balance(Frozen):

@@ -10,6 +10,7 @@ from typing import Any
 from sinks.audit import AuditSink
 from sinks.base import BatchSink
 from sinks.dead_letters import DeadLetterSink
+from sinks.instruments import InstrumentSink
 from sinks.orders import OrderEventSink
 from sinks.portfolio import PortfolioSink
 from sinks.reconciliation import ReconciliationSink
@@ -30,7 +31,7 @@ class SinkFailedError(RuntimeError):
 
 def default_sinks(settings: Settings) -> list[BatchSink[Any]]:
     return [TickSink(settings), OrderEventSink(settings), PortfolioSink(settings), DeadLetterSink(settings),
-            AuditSink(settings), ReconciliationSink(settings)]
+            AuditSink(settings), ReconciliationSink(settings), InstrumentSink(settings)]
 
 
 def run_sinks(settings: Settings, stop: threading.Event, sinks: Sequence[BatchSink[Any]] | None = None) -> None:

@@ -235,6 +235,25 @@ RECONCILIATION_REPORTS = Table("reconciliation_reports", _cols("""
 """One row per report of core.reconcile (`status` unknown when a venue read failed); `discrepancies` is the
 report's list of differences as JSON objects (kind, subject, ours, theirs, detail), in the report's order.
 Not partitioned: one report per account, venue and run is a small table."""
+INSTRUMENTS = Table("instruments", _cols("""
+    instrument_id text
+    asset_class text
+    venue text
+    quote_currency text
+    tick_size numeric
+    lot_size numeric
+    multiplier numeric
+    expiry timestamptz?
+    venue_symbols jsonb
+    tradeable boolean
+    status text
+    listed_by text[]
+    updated_at timestamptz
+"""), primary_key=("instrument_id",), indexes=(Index("instruments_asset_class", ("asset_class", "instrument_id")),
+                                               Index("instruments_venue", ("venue", "instrument_id"))))
+"""The instrument registry (reference.instruments). Reference data shared by every organisation: unlike the
+order-flow tables it has no org/user owner columns, and a row is never deleted (a delisted instrument stays, not
+tradeable)."""
 
 SINK_OFFSETS = Table("sink_offsets", _cols("""
     consumer text
@@ -244,7 +263,7 @@ SINK_OFFSETS = Table("sink_offsets", _cols("""
 """), primary_key=("consumer", "topic", "partition"))
 
 TABLES: tuple[Table, ...] = (TICKS, ORDERS, FILLS, POSITIONS, PNL_SNAPSHOTS, DEAD_LETTERS, AUDIT_LOG,
-                             RECONCILIATION_REPORTS, SINK_OFFSETS)
+                             RECONCILIATION_REPORTS, INSTRUMENTS, SINK_OFFSETS)
 
 
 def _index_column(spec: str) -> sql.Composable:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -73,3 +75,33 @@ def ensure_topics(settings: Settings, specs: Iterable[TopicSpec] = ALL_TOPICS, t
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
     return created
+
+
+def read_to_end(settings: Settings, topic: str,
+                timeout_s: float = 30.0) -> list[tuple[bytes | None, bytes | None]]:
+    """Every (key, value) on `topic`, from its beginning to where it ended when called, partition by partition
+    (of a compacted topic: the latest value of each key, and possibly older ones). Outside any consumer group:
+    nothing is committed. Raises TimeoutError when the end is not reached within `timeout_s`."""
+    consumer = Consumer(consumer_config(settings, f"reader-{uuid.uuid4().hex[:8]}"))
+    try:
+        metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+        if metadata.error is not None:
+            raise KafkaException(metadata.error)
+        marks = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10) for p in metadata.partitions}
+        ends = {p: high for p, (_, high) in marks.items()}
+        pending = {p for p, (low, high) in marks.items() if high > low}
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in pending])
+        messages: list[tuple[bytes | None, bytes | None]] = []
+        deadline = time.monotonic() + timeout_s
+        while pending:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{topic}: not read to its end within {timeout_s}s")
+            for message in consumer.consume(1000, 0.5):
+                if message.error() is None:
+                    messages.append((message.key(), message.value()))
+            # The position, not the last offset read: compaction leaves gaps in the offsets.
+            positions = consumer.position([TopicPartition(topic, p) for p in pending])
+            pending -= {tp.partition for tp in positions if tp.offset >= ends[tp.partition]}
+    finally:
+        consumer.close()
+    return messages

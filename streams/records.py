@@ -16,6 +16,7 @@ from core.audit import AuditEvent
 from core.commands import CancelOrder, CancelScope, MatchResting, OrderCommand
 from core.control import KillSwitch, LiveEnabled
 from core.fills import Fill
+from core.instruments import ListedInstrument
 from core.ledger import Ledger, PnlSnapshot, Position
 from core.market import Quote
 from core.orders import Order, OrderIntent
@@ -68,6 +69,13 @@ class ShadowSeed(Frozen):
     positions: tuple[VenuePosition, ...]
     ledger: Ledger
     at: UtcDatetime
+
+
+class InstrumentListed(ListedInstrument):
+    """An instrument registry entry, published when it changes; keyed by instrument id on a compacted topic."""
+
+    schema_version: Literal[1] = 1
+    updated_at: UtcDatetime
 
 
 class DeadLetter(Frozen):
@@ -141,6 +149,7 @@ __all__ = [
     "DeadLetter",
     "Fill",
     "FillReported",
+    "InstrumentListed",
     "KillSwitch",
     "LiveEnabled",
     "MatchResting",

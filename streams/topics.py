@@ -2,7 +2,7 @@
 
 Order-flow topics are keyed by account and share one partition count, so one account's intents, decisions,
 order events and positions are co-partitioned and handled by one worker. Market data is keyed by instrument.
-Control topics are compacted: the latest value per key is the state. All producers use the murmur2
+Control and reference topics are compacted: the latest value per key is the state. All producers use the murmur2
 partitioner (Kafka's Java default, also aiokafka's), so a key lands on the same partition whoever writes it.
 """
 
@@ -67,12 +67,17 @@ SHADOW_SEEDS = TopicSpec("portfolio.shadow_seeds", Key.ACCOUNT, "ShadowSeed",
 RECONCILIATION = TopicSpec("reconcile.reports", Key.ACCOUNT, "ReconciliationReport",
                            "Each reconciliation of an account against its venue: matched, mismatched or unknown.",
                            retention_ms=-1)
+REFERENCE_INSTRUMENTS = TopicSpec(
+    "reference.instruments", Key.INSTRUMENT, "InstrumentListed",
+    "The instrument registry: each canonical instrument as merged from the configured catalog and the enabled "
+    "connectors' listings, with its venue symbols and the sources listing it; the latest record per id is the "
+    "registry (an instrument no source lists any more stays, not tradeable).", compacted=True)
 DEAD_LETTER = TopicSpec("deadletter", Key.SOURCE_TOPIC, "DeadLetter",
                         "Messages that failed to decode or validate, with the reason; kept for inspection.")
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (MD_QUOTES, ORDER_INTENTS, ORDER_DECISIONS, ORDER_EVENTS, ORDER_COMMANDS,
                                      POSITIONS, PNL, KILL_SWITCH, LIVE_ENABLED, RISK_POLICY, AUDIT, SHADOW_SEEDS,
-                                     RECONCILIATION, DEAD_LETTER)
+                                     RECONCILIATION, REFERENCE_INSTRUMENTS, DEAD_LETTER)
 
 
 def topic_name(spec: TopicSpec, prefix: str) -> str:

@@ -115,6 +115,10 @@ class ConnectorSettings(Section):
     ibkr: IbkrSettings | None = None
     poll_interval_s: float = Field(default=2.0, gt=0)
     """How often live fills are polled and live orders whose venue outcome is unknown are looked up."""
+    instruments_refresh_s: float = Field(default=300.0, gt=0)
+    """How often every enabled connector's instruments are read again into the instrument registry."""
+    health_interval_s: float = Field(default=5.0, gt=0)
+    """How often the worker publishes each connector's health (shown by /health)."""
 
     def venue_accounts(self) -> dict[str, tuple[tuple[str, ...], ...]]:
         """Field name -> the groups of our accounts that share one venue account."""

@@ -2,9 +2,9 @@
 
 from fastapi import APIRouter
 
-from api.routes import audit, control, health, orders, positions, quotes, reconciliation
+from api.routes import audit, control, health, instruments, orders, positions, quotes, reconciliation
 
 api_router = APIRouter()
-for _router in (health.router, quotes.router, orders.router, positions.router, control.router,
+for _router in (health.router, quotes.router, instruments.router, orders.router, positions.router, control.router,
                 audit.router, reconciliation.router):
     api_router.include_router(_router)

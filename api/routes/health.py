@@ -1,4 +1,6 @@
-"""GET /health: Kafka, Postgres, Redis and the workers' heartbeats; 200 only when all are up."""
+"""GET /health: Kafka, Postgres, Redis and the workers' heartbeats, 200 only when all are up; and the venue
+connectors as the worker last checked them (state, fallback in use, latency, last error), reported without
+changing the status code."""
 
 from __future__ import annotations
 

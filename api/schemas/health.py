@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from api.errors import ErrorCode
@@ -43,6 +44,50 @@ class WorkersHealth(Public):
     components: list[WorkerHealth]
 
 
+class ConnectorReportState(StrEnum):
+    OK = "ok"
+    DEGRADED = "degraded"
+    """Serving through a declared fallback (see `fallback`) or with a failing read (see `problems`)."""
+    DOWN = "down"
+    STALE = "stale"
+    """The worker's last report is older than it should be: the connector's state is unknown."""
+    MISSING = "missing"
+    """The connector is enabled, but no worker has reported on it."""
+    INVALID = "invalid"
+    """The report does not parse."""
+
+
+class ConnectorReport(Public):
+    connector: str
+    """`kalshi`, `coinbase`, `ibkr` or `ibkr:<IBKR account>`."""
+    venue: str
+    state: ConnectorReportState
+    fallback: str | None = None
+    """The declared fallback in use, e.g. `rest-polling` while the market data websocket is down."""
+    market_data_mode: str | None = None
+    latency_ms: float | None = None
+    reachable: bool | None = None
+    authenticated: bool | None = None
+    detail: str = ""
+    problems: tuple[str, ...] = ()
+    """What is failing now, e.g. `instruments: VenueServerError: ...` (the last listing is kept meanwhile)."""
+    last_error: str = ""
+    last_error_at: datetime | None = None
+    checked_at: datetime | None = None
+    age_s: float | None = None
+    """Seconds since the worker checked the connector."""
+
+
+class ConnectorsHealth(Public):
+    """The venue connectors the worker runs. Their trouble is reported here and does not turn /health to 503:
+    the platform serves paper trading, reads and control without a venue."""
+
+    state: ConnectorReportState
+    """ok, degraded (a connector is degraded, stale or unreported) or down (a connector is down)."""
+    detail: str
+    connectors: list[ConnectorReport]
+
+
 class HealthPublic(Public):
     state: State
     detail: str
@@ -50,6 +95,7 @@ class HealthPublic(Public):
     postgres: ServiceHealth
     redis: ServiceHealth
     workers: WorkersHealth
+    connectors: ConnectorsHealth
 
 
 class HealthDown(HealthPublic):

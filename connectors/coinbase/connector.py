@@ -175,13 +175,15 @@ class CoinbaseConnector(Connector):
         except ConnectorError as exc:
             detail.append(str(exc))
         latency_ms = (time.monotonic() - started) * 1000 if reachable else None
-        streaming = self._market is not None and self._market.stream.streaming
-        if not streaming:
-            reason = self._market.stream.down_reason if self._market is not None else "no market data subscription"
-            detail.append(f"market data websocket down ({reason}): polling REST")
+        # Without a market data subscription nothing is polled either: only a subscribed feed whose socket is
+        # down is served by the REST fallback.
+        feed = self._market
+        polling = feed is not None and not feed.stream.streaming
+        if feed is not None and polling:
+            detail.append(f"market data websocket down ({feed.stream.down_reason}): polling REST")
         return ConnectorHealth(
             venue=VENUE, reachable=reachable, authenticated=authenticated,
-            market_data_mode=MarketDataMode.STREAMING if streaming else MarketDataMode.POLLING,
+            market_data_mode=MarketDataMode.POLLING if polling else MarketDataMode.STREAMING,
             latency_ms=latency_ms, detail="; ".join(detail), checked_at=self._clock.now())
 
     async def instruments(self) -> list[Instrument]:

@@ -92,7 +92,8 @@ def instruments_from_products(products: Iterable[Product]) -> list[Instrument]:
         instruments.append(Instrument(
             instrument_id=instrument_id_for(product.product_id), asset_class=AssetClass.CRYPTO_SPOT, venue=VENUE,
             quote_currency=quote, tick_size=product.quote_increment, lot_size=product.base_increment,
-            venue_symbols={VENUE: product.product_id}, tradeable=not product.trading_disabled))
+            venue_symbols={VENUE: product.product_id}, tradeable=not product.trading_disabled,
+            status="trading_disabled" if product.trading_disabled else product.status))
     return instruments
 
 

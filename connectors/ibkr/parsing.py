@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 
 from connectors.ibkr.constants import (
@@ -204,8 +204,9 @@ def instrument_from_contract(spec: ContractSpec, conid: str, info: ContractInfo,
         multiplier = Decimal(1)
     expiry = None
     if spec.asset_class in (AssetClass.OPTION, AssetClass.FUTURE) and info.expiry_full is not None:
-        # The venue gives a date, not a time: midnight UTC of that date, earlier than the real expiry.
-        expiry = datetime.combine(parse_yyyymmdd(info.expiry_full), datetime.min.time(), tzinfo=UTC)
+        # The venue gives a date, not a time: the end of that date in UTC, never before the real expiry, so the
+        # registry does not refuse a contract on its last trading day (the venue refuses orders past its cut-off).
+        expiry = datetime.combine(parse_yyyymmdd(info.expiry_full), time.max, tzinfo=UTC)
     return Instrument(instrument_id=spec.instrument_id, asset_class=spec.asset_class, venue=Venue.IBKR,
                       quote_currency=info.currency, tick_size=tick_size, lot_size=Decimal(1),
                       multiplier=multiplier, expiry=expiry, venue_symbols={Venue.IBKR: conid})

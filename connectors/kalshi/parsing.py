@@ -176,7 +176,7 @@ def to_instrument(market: Market) -> Instrument:
         quote_currency=QUOTE_CURRENCY, tick_size=tick_size(market.price_ranges),
         lot_size=FRACTIONAL_LOT if market.fractional_trading_enabled else WHOLE_LOT, multiplier=ONE,
         expiry=market.close_time, venue_symbols={VENUE: market.ticker},
-        tradeable=market.status in TRADEABLE_MARKET_STATUSES,
+        tradeable=market.status in TRADEABLE_MARKET_STATUSES, status=market.status.value,
     )
 
 

@@ -32,14 +32,29 @@ from api.app import create_app
 from api.intake import build_intent
 from api.schemas.orders import OrderCreate
 from core.clock import ManualClock, WallClock
+from core.instruments import Venue
 from core.orders import OrderIntent, order_id_for
+from core.venue import ConnectorHealth, MarketDataMode, connector_status
 from streams.kafka import consumer_config, ensure_topics, header_value
 from streams.records import RECORD_HEADER, TRACE_HEADER, decode, encode
-from streams.shared_state import HEARTBEAT_TTL_S, heartbeat_key, idempotency_key, latest_quotes_key
+from streams.shared_state import (
+    HEARTBEAT_TTL_S,
+    connector_health_key,
+    heartbeat_key,
+    idempotency_key,
+    latest_quotes_key,
+)
 from streams.topics import ORDER_INTENTS, topic_name
 from tests.kit import builders
 from tests.kit.waiting import eventually
-from tradestream.config import Settings, load_settings
+from tradestream.config import (
+    CoinbaseSettings,
+    ConnectorSettings,
+    IbkrSettings,
+    KalshiSettings,
+    Settings,
+    load_settings,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -297,6 +312,72 @@ async def test_latest_quotes_when_in_redis_then_listed_and_filterable(
     assert none.json() == {"data": [], "count": 0}
 
 
+# ---------------------------------------------------------------- instruments
+
+
+def _instrument_row(instrument_id: str, **overrides: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "instrument_id": instrument_id, "asset_class": instrument_id.split(":", 1)[0], "venue": "coinbase",
+        "quote_currency": "USD", "tick_size": Decimal("0.01"), "lot_size": Decimal("0.0001"),
+        "multiplier": Decimal(1), "expiry": None, "venue_symbols": {"coinbase": instrument_id.split(":", 1)[1]},
+        "tradeable": True, "status": "online", "listed_by": ["coinbase"], "updated_at": T0}
+    row.update(overrides)
+    row["venue_symbols"] = Jsonb(row["venue_symbols"])
+    return row
+
+
+async def test_list_instruments_when_filtered_or_paged_then_matching_instruments_by_id(
+        settings: Settings, client: httpx.AsyncClient) -> None:
+    tag = uuid.uuid4().hex[:6].upper()
+    first, second = f"crypto_spot:A{tag}-USD", f"crypto_spot:B{tag}-USD"
+    _insert(settings, "instruments", _instrument_row(first, venue_symbols={"coinbase": f"A{tag}-USD",
+                                                                           "simulated": "a"},
+                                                     listed_by=["simulated", "coinbase"]))
+    _insert(settings, "instruments", _instrument_row(second, tradeable=False, status="trading_disabled"))
+
+    crypto = await client.get("/v1/instruments", params={"asset_class": "crypto_spot", "venue": "coinbase"})
+    untradeable = await client.get("/v1/instruments", params={"tradeable": "false"})
+    page_one = await client.get("/v1/instruments", params={"asset_class": "crypto_spot", "limit": 1})
+    page_two = await client.get("/v1/instruments", params={"asset_class": "crypto_spot", "limit": 1,
+                                                           "after": page_one.json()["data"][0]["instrument_id"]})
+
+    assert crypto.status_code == 200, crypto.text
+    assert [i["instrument_id"] for i in crypto.json()["data"]] == [first, second]
+    assert crypto.json()["data"][0] == {
+        "instrument_id": first, "asset_class": "crypto_spot", "venue": "coinbase", "quote_currency": "USD",
+        "tick_size": "0.01", "lot_size": "0.0001", "multiplier": "1", "expiry": None,
+        "venue_symbols": {"coinbase": f"A{tag}-USD", "simulated": "a"}, "tradeable": True, "status": "online",
+        "listed_by": ["simulated", "coinbase"], "updated_at": "2026-01-05T14:30:00Z"}
+    assert [(i["instrument_id"], i["status"]) for i in untradeable.json()["data"]] == [(second, "trading_disabled")]
+    assert [i["instrument_id"] for i in page_one.json()["data"] + page_two.json()["data"]] == [first, second]
+
+
+async def test_get_instrument_when_known_then_it_with_expiry_and_multiplier(
+        settings: Settings, client: httpx.AsyncClient) -> None:
+    option = f"option:T{uuid.uuid4().hex[:6].upper()}-20261218-C-250"
+    _insert(settings, "instruments", _instrument_row(option, venue="ibkr", multiplier=Decimal(100),
+                                                     lot_size=Decimal(1), expiry=T0 + timedelta(days=300),
+                                                     venue_symbols={"ibkr": "700001"}, listed_by=["ibkr:DU1"]))
+
+    response = await client.get(f"/v1/instruments/{option}")
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["venue"], body["multiplier"], body["lot_size"], body["venue_symbols"], body["expiry"]) == (
+        "ibkr", "100", "1", {"ibkr": "700001"}, "2026-11-01T14:30:00Z")
+
+
+async def test_get_instrument_when_unknown_then_404_and_bad_filters_then_422(client: httpx.AsyncClient) -> None:
+    unknown = await client.get("/v1/instruments/equity:NOPE")
+    bad_class = await client.get("/v1/instruments", params={"asset_class": "tulips"})
+    bad_limit = await client.get("/v1/instruments", params={"limit": 0})
+
+    assert unknown.status_code == 404
+    assert unknown.json()["error"] == "INSTRUMENT_NOT_FOUND" and "equity:NOPE" in unknown.json()["detail"]
+    assert bad_class.status_code == 422 and "query.asset_class" in bad_class.json()["detail"]
+    assert bad_limit.status_code == 422 and bad_limit.json()["error"] == "VALIDATION_ERROR"
+
+
 # ---------------------------------------------------------------- order submission
 
 
@@ -497,8 +578,8 @@ async def test_docs_and_openapi_are_served(client: httpx.AsyncClient) -> None:
     spec = await client.get("/openapi.json")
 
     assert docs.status_code == 200
-    assert {"/health", "/v1/orders", "/v1/orders/{order_id}", "/v1/positions", "/v1/quotes/latest"} <= set(
-        spec.json()["paths"])
+    assert {"/health", "/v1/orders", "/v1/orders/{order_id}", "/v1/positions", "/v1/quotes/latest",
+            "/v1/instruments", "/v1/instruments/{instrument_id}"} <= set(spec.json()["paths"])
 
 
 async def test_health_when_services_and_a_worker_are_up_then_200_with_each_state(
@@ -518,6 +599,48 @@ async def test_health_when_services_and_a_worker_are_up_then_200_with_each_state
     assert {health[s]["state"] for s in ("kafka", "postgres", "redis")} == {"up"}
     assert health["workers"]["components"] == [{"component": component, "state": "up", "age_s": 2.0,
                                                  "detail": ""}]
+
+
+async def test_health_when_connectors_report_then_each_state_fallback_and_error_and_the_status_stays_200(
+        settings: Settings, sync_redis: redis.Redis) -> None:
+    clock = ManualClock(datetime.now(UTC))
+    component = f"worker-{uuid.uuid4().hex[:6]}"
+    _beat(sync_redis, settings, component, clock.now())
+    polling = ConnectorHealth(venue=Venue.COINBASE, reachable=True, authenticated=True,
+                              market_data_mode=MarketDataMode.POLLING, latency_ms=12.5,
+                              detail="market data websocket down (closed): polling REST", checked_at=clock.now())
+    streaming = polling.model_copy(update={"venue": Venue.IBKR, "market_data_mode": MarketDataMode.STREAMING,
+                                           "detail": ""})
+    coinbase = connector_status("coinbase", Venue.COINBASE, polling, [],
+                                ("quotes: VenueUnavailableError: closed", clock.now()), clock.now())
+    ibkr = connector_status("ibkr:DU1", Venue.IBKR, streaming, [], None, clock.now() - timedelta(minutes=5))
+    key = connector_health_key(settings)
+    sync_redis.hset(key, mapping={"coinbase": coinbase.model_dump_json(), "ibkr:DU1": ibkr.model_dump_json()})
+    enabled = settings.model_copy(update={"connectors": ConnectorSettings(
+        kalshi=KalshiSettings(), coinbase=CoinbaseSettings(), ibkr=IbkrSettings())})
+    try:
+        async with _running(create_app(enabled, clock)) as client:
+            response = await client.get("/health")
+    finally:
+        sync_redis.delete(heartbeat_key(settings, component), key)
+
+    assert response.status_code == 200, response.text
+    section = response.json()["connectors"]
+    assert (section["state"], section["detail"]) == (
+        "degraded", "coinbase degraded (rest-polling), ibkr:DU1 stale, kalshi missing")
+    reports = {r["connector"]: r for r in section["connectors"]}
+    assert {k: reports["coinbase"][k] for k in ("venue", "state", "fallback", "latency_ms", "last_error")} == {
+        "venue": "coinbase", "state": "degraded", "fallback": "rest-polling", "latency_ms": 12.5,
+        "last_error": "quotes: VenueUnavailableError: closed"}
+    assert (reports["ibkr:DU1"]["state"], reports["ibkr:DU1"]["age_s"]) == ("stale", 300.0)
+    assert reports["kalshi"]["state"] == "missing"
+
+
+async def test_health_when_no_connector_is_enabled_then_connectors_ok_and_empty(
+        settings: Settings, client: httpx.AsyncClient) -> None:
+    response = await client.get("/health")
+
+    assert response.json()["connectors"] == {"state": "ok", "detail": "no connector enabled", "connectors": []}
 
 
 async def test_health_when_a_heartbeat_is_old_or_expires_then_503_with_stale_and_missing(

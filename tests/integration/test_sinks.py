@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from agents.reconciliation import publish_reports
 from core.fills import Fill
+from core.instruments import Venue
 from core.ledger import PnlSnapshot, Position
 from core.market import Quote
 from core.orders import Order, OrderStatus, new_order
@@ -27,13 +28,22 @@ from core.types import ExecutionMode, Liquidity
 from core.venue import VenuePosition
 from sinks.base import build_dead_letter
 from sinks.dead_letters import DeadLetterSink
+from sinks.instruments import InstrumentSink
 from sinks.orders import OrderEventSink
 from sinks.portfolio import PortfolioSink
 from sinks.reconciliation import ReconciliationSink
 from sinks.runner import SinkFailedError, run_sinks
 from sinks.ticks import TickBatch, TickSink
 from streams.kafka import consumer_config, ensure_topics, headers, producer_config
-from streams.records import DeadLetter, FillReported, OrderUpdated, PositionUpdated, decode, encode
+from streams.records import (
+    DeadLetter,
+    FillReported,
+    InstrumentListed,
+    OrderUpdated,
+    PositionUpdated,
+    decode,
+    encode,
+)
 from streams.shared_state import heartbeat_key, heartbeat_pattern, latest_quotes_key
 from streams.topics import (
     ALL_TOPICS,
@@ -43,10 +53,11 @@ from streams.topics import (
     PNL,
     POSITIONS,
     RECONCILIATION,
+    REFERENCE_INSTRUMENTS,
     TopicSpec,
     topic_name,
 )
-from tests.kit.builders import OWNER, T0, account, intent, quote
+from tests.kit.builders import OWNER, T0, account, btc, es_future, intent, quote
 from tests.kit.sinks import running
 from tests.kit.waiting import eventually
 from tradestream.config import Settings
@@ -67,7 +78,7 @@ def env(settings: Settings) -> Iterator[Settings]:
     ensure_topics(isolated)
     with psycopg.connect(isolated.dsn, autocommit=True) as conn:
         conn.execute("TRUNCATE ticks, orders, fills, positions, pnl_snapshots, dead_letters, reconciliation_reports,"
-                     " sink_offsets")
+                     " instruments, sink_offsets")
     yield isolated
     admin = AdminClient({"bootstrap.servers": isolated.bootstrap_servers})
     for future in admin.delete_topics([topic_name(spec, isolated.topic_prefix) for spec in ALL_TOPICS]).values():
@@ -420,6 +431,38 @@ def test_malformed_reports_are_dead_lettered_and_the_good_one_stored(env: Settin
     assert sink.stats.dead_letters == 4
 
 
+# -- InstrumentSink ----------------------------------------------------------------------------------------
+
+def test_instrument_sink_upserts_the_newest_record_per_instrument_and_a_late_older_one_never_wins(
+        env: Settings) -> None:
+    older = InstrumentListed(instrument=btc(), listed_by=("simulated",), updated_at=T0)
+    newer = InstrumentListed(
+        instrument=btc(tick_size=Decimal("0.1"), tradeable=False, status="trading_disabled",
+                       venue_symbols={Venue.COINBASE: "BTC-USD", Venue.SIMULATED: "btc"}),
+        listed_by=("simulated", "coinbase"), updated_at=T0 + timedelta(seconds=1))
+    expiring = es_future().model_copy(update={"expiry": T0 + timedelta(days=300)})
+    future = InstrumentListed(instrument=expiring, listed_by=("ibkr:DU1",), updated_at=T0)
+    produce(env, REFERENCE_INSTRUMENTS, [(BTC, newer), (BTC, older), (expiring.instrument_id, future),
+                                         (ETH, b"garbage")])
+
+    with running(InstrumentSink(env)) as sink:
+        eventually(lambda: sink.stats.messages == 4, what="4 instrument records")
+        produce(env, REFERENCE_INSTRUMENTS, [(BTC, older)])  # a late, older record in a later batch
+        eventually(lambda: sink.stats.messages == 5, what="the late record")
+        (letter,) = [decode(DeadLetter, value) for _, value in read_topic(env, DEAD_LETTER, 1)]
+
+    assert query(env, "SELECT instrument_id, asset_class, venue, quote_currency, tick_size, lot_size, multiplier,"
+                      " expiry, venue_symbols, tradeable, status, listed_by, updated_at FROM instruments"
+                      " ORDER BY instrument_id") == [
+        (BTC, "crypto_spot", "coinbase", "USD", Decimal("0.1"), Decimal("0.0001"), Decimal("1"), None,
+         {"coinbase": "BTC-USD", "simulated": "btc"}, False, "trading_disabled", ["simulated", "coinbase"],
+         T0 + timedelta(seconds=1)),
+        ("future:ES-202612", "future", "ibkr", "USD", Decimal("0.25"), Decimal("1"), Decimal("50"),
+         T0 + timedelta(days=300), {}, True, "", ["ibkr:DU1"], T0),
+    ]
+    assert (letter.consumer, letter.key) == ("sink:instruments", ETH)
+
+
 # -- runner ------------------------------------------------------------------------------------------------
 
 def test_run_sinks_runs_every_sink_with_heartbeats_and_stops_cleanly(env: Settings) -> None:
@@ -450,8 +493,8 @@ def test_run_sinks_runs_every_sink_with_heartbeats_and_stops_cleanly(env: Settin
         stop.set()
         thread.join(timeout=60)
     assert not thread.is_alive() and not failures
-    assert names == ["sink:audit", "sink:dead_letters", "sink:order_events", "sink:portfolio", "sink:reconciliation",
-                     "sink:ticks"]
+    assert names == ["sink:audit", "sink:dead_letters", "sink:instruments", "sink:order_events", "sink:portfolio",
+                     "sink:reconciliation", "sink:ticks"]
     # both consumers of orders.events refuse the malformed message, each with its own dead letter
     assert query(env, "SELECT consumer, source_topic FROM dead_letters ORDER BY consumer") == [
         ("sink:audit", topic_name(ORDER_EVENTS, env.topic_prefix)),

@@ -89,6 +89,8 @@ class Product:
     base_increment: Decimal
     product_type: str = "SPOT"
     trading_disabled: bool = False
+    listed: bool = True
+    """False: gone from GET /products (its book stays, for connectors already quoting it)."""
     bids: dict[Decimal, Decimal] = field(default_factory=dict)
     asks: dict[Decimal, Decimal] = field(default_factory=dict)
 
@@ -231,6 +233,8 @@ class CoinbaseStandIn:
         self.tokens: list[str] = []
         """Every JWT received (REST and websocket), for the tests that check secrets never leak."""
         self.ws_available = True
+        self.products_available = True
+        """False: GET /products answers 500 (the instruments read fails) while everything else answers."""
         self.max_page = 1000
         """The most items one page holds, whatever `limit` asks (small values force pagination in tests)."""
         self.rate_limited = 0
@@ -327,6 +331,12 @@ class CoinbaseStandIn:
 
     def add_account(self, currency: str, available: Decimal, hold: Decimal = Decimal(0)) -> None:
         self._accounts.append(_Account(str(uuid.uuid4()), currency, available, hold))
+
+    def set_trading_disabled(self, venue_symbol: str, disabled: bool) -> None:
+        self._products[venue_symbol].trading_disabled = disabled
+
+    def delist(self, venue_symbol: str) -> None:
+        self._products[venue_symbol].listed = False
 
     def subscribe_count(self, channel: str) -> int:
         return self._subscribe_counts.get(channel, 0)
@@ -446,8 +456,12 @@ class CoinbaseStandIn:
     # ---- REST: market data and account ----------------------------------------------------------------------
 
     async def _products_handler(self, request: web.Request) -> web.Response:
+        if not self.products_available:
+            return web.json_response({"error": "INTERNAL", "error_details": "products unavailable",
+                                      "message": "internal error"}, status=500)
         wanted = request.query.get("product_type")
-        products = [p.as_json() for p in self._products.values() if wanted is None or p.product_type == wanted]
+        products = [p.as_json() for p in self._products.values()
+                    if p.listed and (wanted is None or p.product_type == wanted)]
         return web.json_response({"products": products, "num_products": len(products)})
 
     async def _product_book(self, request: web.Request) -> web.Response:

@@ -9,7 +9,7 @@ from core.reasons import ReasonCode
 from core.risk import OrderRateWindow, RiskPolicy, drawdown_state, evaluate, freshest
 from core.seal import is_sealed, seal
 from core.types import Side
-from tests.kit.builders import T0, es_future, intent, policy, quote, risk_context
+from tests.kit.builders import T0, btc, es_future, intent, policy, quote, risk_context
 
 ctx = risk_context
 
@@ -49,6 +49,21 @@ def test_position_limit_blocks_growth_but_not_reduction() -> None:
 
 def test_unknown_instrument_is_denied() -> None:
     assert evaluate(intent(), ctx(instrument=None), policy(), T0).reason_code is ReasonCode.UNKNOWN_INSTRUMENT
+
+
+def test_submit_when_instrument_not_tradeable_then_denied_with_the_venue_status() -> None:
+    closed = btc(tradeable=False, status="trading_disabled")
+    decision = evaluate(intent(), ctx(instrument=closed), policy(), T0)
+    assert decision.reason_code is ReasonCode.INSTRUMENT_NOT_TRADEABLE
+    assert decision.reason_detail == "instrument=crypto_spot:BTC-USD status=trading_disabled"
+
+
+def test_submit_at_or_after_expiry_then_denied_as_not_tradeable_and_before_it_approved() -> None:
+    expiring = btc(expiry=T0 + timedelta(minutes=1))
+    assert evaluate(intent(), ctx(instrument=expiring), policy(), T0).approved
+    late = evaluate(intent(), ctx(instrument=expiring), policy(), T0 + timedelta(minutes=1))
+    assert late.reason_code is ReasonCode.INSTRUMENT_NOT_TRADEABLE
+    assert late.reason_detail == "instrument=crypto_spot:BTC-USD status=expired expiry=2026-01-05T14:31:00+00:00"
 
 
 def test_off_lot_quantity_and_off_tick_price_are_denied() -> None:
