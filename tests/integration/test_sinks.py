@@ -487,7 +487,7 @@ def test_run_sinks_runs_every_sink_with_heartbeats_and_stops_cleanly(env: Settin
                                                     "reconciliation_reports")]
                    == [1, 1, 1, 2, 1, 1], what="a row in each table (two dead letters: two consumers refuse it)")
         with redis.Redis.from_url(env.redis) as cache:
-            eventually(lambda: len(cache.keys(heartbeat_pattern(env))) == 6, what="6 heartbeats")
+            eventually(lambda: len(cache.keys(heartbeat_pattern(env))) == 7, what="7 heartbeats")
             names = sorted(json.loads(cache.get(k) or b"{}")["component"] for k in cache.keys(heartbeat_pattern(env)))
     finally:
         stop.set()
