@@ -113,17 +113,18 @@ def simulate(order: Order, instrument: Instrument, quote: Quote | None, model: F
     for fill in fills[:-1]:
         order = order.with_fill(fill.quantity, fill.price, at)
     last = fills[-1]
-    return Execution(order.with_fill(last.quantity, last.price, at, venue_response={
-        "simulated": True, "venue": last.venue, **_fill_summary(fills),
-        "quote_seq": quote.seq, "bid": str(quote.bid), "ask": str(quote.ask)}), fills)
+    return Execution(order.with_fill(last.quantity, last.price, at, venue_response=_venue_response(fills, quote)),
+                     fills)
 
 
-def _fill_summary(fills: tuple[Fill, ...]) -> dict[str, Any]:
-    if len(fills) == 1:
-        fill = fills[0]
-        return {"venue_trade_id": fill.venue_trade_id, "fill_price": str(fill.price),
-                "fill_quantity": str(fill.quantity), "fee": str(fill.fee)}
+def _venue_response(fills: tuple[Fill, ...], quote: Quote) -> dict[str, Any]:
+    last = fills[-1]
+    if len(fills) == 1:  # the common case, once per simulated order: one dict display, no summary to merge
+        return {"simulated": True, "venue": last.venue, "venue_trade_id": last.venue_trade_id,
+                "fill_price": str(last.price), "fill_quantity": str(last.quantity), "fee": str(last.fee),
+                "quote_seq": quote.seq, "bid": str(quote.bid), "ask": str(quote.ask)}
     quantity = sum((f.quantity for f in fills), ZERO)
     average = sum((f.quantity * f.price for f in fills), ZERO) / quantity
-    return {"venue_trade_ids": [f.venue_trade_id for f in fills], "fill_price": str(average),
-            "fill_quantity": str(quantity), "fee": str(sum((f.fee for f in fills), ZERO))}
+    return {"simulated": True, "venue": last.venue, "venue_trade_ids": [f.venue_trade_id for f in fills],
+            "fill_price": str(average), "fill_quantity": str(quantity), "fee": str(sum((f.fee for f in fills), ZERO)),
+            "quote_seq": quote.seq, "bid": str(quote.bid), "ask": str(quote.ask)}
