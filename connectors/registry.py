@@ -74,19 +74,40 @@ class ConnectorRegistry:
     def bindings_of(self, account_id: str) -> list[Binding]:
         return [b for b in self.bindings if account_id in b.account_ids]
 
-    async def check(self, timeout_s: float = 30.0) -> list[HealthCheck]:
-        """Every connector's health, asked at the same time."""
+    async def check(self, timeout_s: float = 30.0, *, listen_s: float = 0.0) -> list[HealthCheck]:
+        """Every connector's health, asked at the same time. With `listen_s`, each connector first streams the
+        quotes of its instruments that long, so its market data mode (and fallback) is what a worker would see;
+        without, it is whatever the running streams make it (the worker's own)."""
         async def one(binding: Binding) -> HealthCheck:
+            listening = None
+            if listen_s > 0 and binding.instrument_ids:
+                listening = asyncio.get_running_loop().create_task(_drain(binding.connector, binding.instrument_ids))
             try:
-                async with asyncio.timeout(timeout_s):
-                    return HealthCheck(binding, await binding.connector.health())
+                async with asyncio.timeout(timeout_s + listen_s):
+                    if listening is not None:
+                        await asyncio.wait([listening], timeout=listen_s)
+                    health = await binding.connector.health()
             except Exception as exc:  # a check that cannot complete says: not reachable, and why
                 return HealthCheck(binding, None, f"{type(exc).__name__}: {exc}")
+            finally:
+                if listening is not None:
+                    listening.cancel()
+                    await asyncio.gather(listening, return_exceptions=True)
+            if listening is not None and not listening.cancelled() and (error := listening.exception()) is not None:
+                # The quote stream itself failed: the health says whether the venue is there; this says what broke.
+                note = f"quotes: {type(error).__name__}: {error}"
+                health = health.model_copy(update={"detail": "; ".join(filter(None, (health.detail, note)))})
+            return HealthCheck(binding, health)
 
         return list(await asyncio.gather(*(one(b) for b in self.bindings)))
 
     async def close(self) -> None:
         await asyncio.gather(*(b.connector.close() for b in self.bindings), return_exceptions=True)
+
+
+async def _drain(connector: Connector, instrument_ids: Sequence[str]) -> None:
+    async for _ in connector.quotes(instrument_ids):
+        pass
 
 
 def build_registry(settings: ConnectorSettings, catalog: InstrumentCatalog,
