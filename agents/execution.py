@@ -17,12 +17,12 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from agents.kit import AgentKit
-from agents.venues import LiveOrderRef, VenueState, placed
+from agents.venues import LiveOrderRef, VenueState
 from connectors.errors import DuplicateClientOrderIdError, UnsupportedError, VenueClientError
 from connectors.registry import Binding, ConnectorRegistry
 from core.commands import cancel
 from core.control import TradingState
-from core.execution import Execution, Route, route, simulate
+from core.execution import Execution, Route, placed, route, simulate
 from core.fill_model import FillModel
 from core.instruments import Instrument
 from core.market import Quote

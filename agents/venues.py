@@ -28,21 +28,19 @@ from agents.connector_health import ConnectorIssues
 from agents.kit import AgentKit
 from connectors.base import Connector
 from connectors.errors import ConnectorError, UnsupportedError
-from connectors.http import redact
 from connectors.registry import Binding, ConnectorRegistry
 from core.accounts import Account, Owner
 from core.audit import AuditAction, AuditEvent
 from core.fills import Fill
 from core.instruments import InstrumentCatalog
 from core.ledger import Ledger, Position
-from core.orders import Order, OrderStatus
-from core.reasons import ReasonCode
+from core.orders import Order
 from core.types import ZERO, ExecutionMode, Frozen
-from core.venue import Balance, PlaceResult, VenueFill, VenuePosition
+from core.venue import Balance, VenueFill, VenuePosition
 from streams.app import faust_topic
 from streams.records import FillReported, PositionUpdated, ShadowSeed, decode
 from streams.topics import MD_QUOTES, ORDER_EVENTS, POSITIONS, SHADOW_SEEDS
-from tradestream.logging import SECRET_KEYS, get_logger, traced
+from tradestream.logging import get_logger, traced
 
 log = get_logger(__name__)
 
@@ -133,34 +131,6 @@ class VenueState:
 
     async def mark_seeded(self, account_id: str, at: datetime) -> None:
         await self._redis.set(f"{self._prefix}seeded:{account_id}", at.isoformat())
-
-
-def scrubbed(value: Any) -> Any:
-    """A venue answer as it is recorded on an order: secret-named fields hidden, every string redacted."""
-    if isinstance(value, dict):
-        return {k: "***" if str(k).lower() in SECRET_KEYS else scrubbed(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [scrubbed(v) for v in value]
-    return redact(value) if isinstance(value, str) else value
-
-
-_PLACED_STATUS = {OrderStatus.FILLED: OrderStatus.FILLED, OrderStatus.CANCELLED: OrderStatus.CANCELLED,
-                  OrderStatus.EXPIRED: OrderStatus.EXPIRED, OrderStatus.REJECTED: OrderStatus.REJECTED}
-
-
-def placed(order: Order, result: PlaceResult, binding: str, at: datetime) -> Order:
-    """The pending live order after the venue's answer. Whatever is working at the venue (new, pending, open,
-    part-filled) is open here: quantities come only from fills (the fill poller), never from a status word."""
-    venue_response = {"connector": binding, "venue_order_id": result.venue_order_id,
-                      "venue_status": result.status.value, "recovered": result.recovered,
-                      "answer": scrubbed(result.venue_response)}
-    status = _PLACED_STATUS.get(result.status, OrderStatus.OPEN)
-    if status is OrderStatus.FILLED:
-        return order.transition(status, at, filled_quantity=order.quantity, venue_response=venue_response)
-    if status is OrderStatus.REJECTED:
-        return order.transition(status, at, reason_code=ReasonCode.VENUE_REJECTED.value,
-                                reason_detail=f"venue status {result.status.value}", venue_response=venue_response)
-    return order.transition(status, at, venue_response=venue_response)
 
 
 def register(kit: AgentKit, registry: ConnectorRegistry, ledgers: Any, issues: ConnectorIssues) -> None:

@@ -3,6 +3,7 @@ connectors' loops and health, and a heartbeat."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from datetime import UTC, datetime
@@ -14,7 +15,8 @@ from agents.connector_health import ConnectorIssues
 from agents.execution import ExecutionRouter
 from agents.kit import AgentKit
 from agents.oms import OpenOrders
-from connectors.registry import build_registry
+from connectors.registry import build_registry, require_listed
+from connectors.simulated.market import default_catalog
 from core.fill_model import FillModel
 from core.ledger import Ledger
 from core.orders import Order
@@ -52,10 +54,21 @@ def build_worker(settings: Settings) -> faust.App:
     return kit.app
 
 
+async def _require_listed(settings: Settings) -> None:
+    """The configured venue instruments against the catalog and the venues' listings, with connectors of its
+    own: the worker's are used on Faust's event loop only."""
+    registry = build_registry(settings.connectors, default_catalog())
+    try:
+        await require_listed(registry, default_catalog(), instruments.BASE_SOURCE)
+    finally:
+        await registry.close()
+
+
 def run_worker(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM. Faust's worker handles signals and a clean shutdown."""
     if settings.risk_policy_file is not None:
         policy_watch.load_policy_file(settings.risk_policy_file)  # an invalid file stops start-up, named
+    asyncio.run(_require_listed(settings))  # before touching Kafka: an instrument nobody lists stops start-up
     app = build_worker(settings)  # before touching Kafka: a bad connector section stops start-up, named
     ensure_topics(settings)  # idempotent; Faust would otherwise wait on topics that do not exist
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), redirect_stdouts=False, quiet=True,

@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator, Sequence
 from decimal import Decimal
 
 from connectors.errors import UnsupportedError
+from connectors.http import scrubbed
 from core.instruments import Instrument, Venue
 from core.market import Quote
 from core.orders import Order
@@ -61,7 +62,9 @@ class Connector(ABC):
     async def place_order(self, order: Order, authorization: LiveWriteAuthorization) -> PlaceResult:
         self._check_authorization(order.order_id, order.client_order_id, authorization)
         self.check_supported(order)
-        return await self._place_order(order)
+        result = await self._place_order(order)
+        # Scrubbed here, once for every venue: the answer is recorded on the order, and secrets go no further.
+        return result.model_copy(update={"venue_response": scrubbed(result.venue_response)})
 
     async def cancel_order(self, order: Order, venue_order_id: str, authorization: LiveWriteAuthorization) -> None:
         self._check_authorization(order.order_id, order.client_order_id, authorization)

@@ -26,7 +26,7 @@ from connectors.errors import (
 )
 from connectors.resilience import BackoffPolicy, TokenBucket, with_retries
 from core.instruments import Venue
-from tradestream.logging import get_logger
+from tradestream.logging import SECRET_KEYS, get_logger
 
 log = get_logger(__name__)
 
@@ -42,6 +42,15 @@ _SECRET_PATTERN = re.compile(r'("?(?:signature|token|jwt|secret|private_key|auth
 def redact(text: str) -> str:
     """Remove anything that looks like a credential from a body before it is logged or raised."""
     return _SECRET_PATTERN.sub(r'\1"***"', text)[:4000]
+
+
+def scrubbed(value: Any) -> Any:
+    """A venue answer as it may leave the connector: secret-named fields hidden, every string redacted."""
+    if isinstance(value, dict):
+        return {k: "***" if str(k).lower() in SECRET_KEYS else scrubbed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrubbed(v) for v in value]
+    return redact(value) if isinstance(value, str) else value
 
 
 @dataclass

@@ -20,13 +20,14 @@ from pydantic import ValidationError
 from connectors.base import Connector
 from connectors.coinbase import CoinbaseConfig, CoinbaseConnector, CredentialsError
 from connectors.coinbase.config import ENV_SECRETS_FILE as COINBASE_SECRETS_FILE_ENV
+from connectors.http import redact
 from connectors.ibkr import IbkrConnector, load_config
 from connectors.ibkr.config import ENV_PREFIX as IBKR_ENV_PREFIX
 from connectors.ibkr.config import SECRETS_FILE_ENV as IBKR_SECRETS_FILE_ENV
 from connectors.kalshi import KalshiConfig, KalshiConfigError, KalshiConnector
 from connectors.kalshi.config import ENV_PRIVATE_KEY_FILE as KALSHI_KEY_FILE_ENV
 from connectors.resilience import BackoffPolicy
-from core.instruments import InstrumentCatalog, Venue
+from core.instruments import InstrumentCatalog, InstrumentRegistry, Venue
 from core.venue import ConnectorHealth
 from tradestream.config import (
     CoinbaseSettings,
@@ -74,19 +75,40 @@ class ConnectorRegistry:
     def bindings_of(self, account_id: str) -> list[Binding]:
         return [b for b in self.bindings if account_id in b.account_ids]
 
-    async def check(self, timeout_s: float = 30.0) -> list[HealthCheck]:
-        """Every connector's health, asked at the same time."""
+    async def check(self, timeout_s: float = 30.0, *, listen_s: float = 0.0) -> list[HealthCheck]:
+        """Every connector's health, asked at the same time. With `listen_s`, each connector first streams the
+        quotes of its instruments that long, so its market data mode (and fallback) is what a worker would see;
+        without, it is whatever the running streams make it (the worker's own)."""
         async def one(binding: Binding) -> HealthCheck:
+            listening = None
+            if listen_s > 0 and binding.instrument_ids:
+                listening = asyncio.get_running_loop().create_task(_drain(binding.connector, binding.instrument_ids))
             try:
-                async with asyncio.timeout(timeout_s):
-                    return HealthCheck(binding, await binding.connector.health())
+                async with asyncio.timeout(timeout_s + listen_s):
+                    if listening is not None:
+                        await asyncio.wait([listening], timeout=listen_s)
+                    health = await binding.connector.health()
             except Exception as exc:  # a check that cannot complete says: not reachable, and why
                 return HealthCheck(binding, None, f"{type(exc).__name__}: {exc}")
+            finally:
+                if listening is not None:
+                    listening.cancel()
+                    await asyncio.gather(listening, return_exceptions=True)
+            if listening is not None and not listening.cancelled() and (error := listening.exception()) is not None:
+                # The quote stream itself failed: the health says whether the venue is there; this says what broke.
+                note = f"quotes: {type(error).__name__}: {error}"
+                health = health.model_copy(update={"detail": "; ".join(filter(None, (health.detail, note)))})
+            return HealthCheck(binding, health)
 
         return list(await asyncio.gather(*(one(b) for b in self.bindings)))
 
     async def close(self) -> None:
         await asyncio.gather(*(b.connector.close() for b in self.bindings), return_exceptions=True)
+
+
+async def _drain(connector: Connector, instrument_ids: Sequence[str]) -> None:
+    async for _ in connector.quotes(instrument_ids):
+        pass
 
 
 def build_registry(settings: ConnectorSettings, catalog: InstrumentCatalog,
@@ -113,10 +135,11 @@ def _bind(name: str, venue: Venue, venue_settings: VenueSettings, catalog: Instr
           account_ids: Iterable[str], build: Callable[[], Connector]) -> Binding:
     field = f"connectors.{venue.value}"
     for instrument_id in venue_settings.instruments:
+        # One the catalog does not know may still be listed by the venue: `require_listed` checks that.
         instrument = catalog.get(instrument_id)
-        if instrument is None or instrument.venue is not venue:
-            raise ConfigError(f"invalid configuration:\n  {field}.instruments: {instrument_id!r} is not a "
-                              f"{venue.value} instrument of the catalog")
+        if instrument is not None and instrument.venue is not venue:
+            raise ConfigError(f"invalid configuration:\n  {field}.instruments: {instrument_id!r} is on "
+                              f"{instrument.venue.value} in the catalog, not on {venue.value}")
     try:
         connector = build()
     except ValidationError as exc:
@@ -162,7 +185,8 @@ def _ibkr_connector(env: dict[str, str], ibkr: IbkrSettings, catalog: Instrument
     settings: dict[str, str | None] = {
         "ACCOUNT_ID": account, "BASE_URL": ibkr.base_url, "WS_URL": ibkr.ws_url,
         # The watch list is the quoted instruments, with the catalog's tick sizes (IBKR's contract info has none).
-        "WATCHLIST": ",".join(f"{i}@{_tick(catalog, i)}" for i in ibkr.instruments) or None,
+        # One the catalog does not know takes the loader's default tick for its asset class, or is refused, named.
+        "WATCHLIST": ",".join(_watch_entry(catalog, i) for i in ibkr.instruments) or None,
     }
     loader_env = _with_file(env, IBKR_SECRETS_FILE_ENV, ibkr)
     loader_env.update({f"{IBKR_ENV_PREFIX}{key}": value for key, value in settings.items() if value is not None})
@@ -175,7 +199,37 @@ def _ibkr_connector(env: dict[str, str], ibkr: IbkrSettings, catalog: Instrument
     return IbkrConnector(config, backoff=backoff)
 
 
-def _tick(catalog: InstrumentCatalog, instrument_id: str) -> str:
+def _watch_entry(catalog: InstrumentCatalog, instrument_id: str) -> str:
     instrument = catalog.get(instrument_id)
-    assert instrument is not None  # checked by _bind before any connector is built
-    return format(instrument.tick_size.normalize(), "f")
+    return f"{instrument_id}@{format(instrument.tick_size.normalize(), 'f')}" if instrument else instrument_id
+
+
+async def require_listed(registry: ConnectorRegistry, catalog: InstrumentCatalog, base_source: str) -> None:
+    """Every instrument a connector is configured to quote is in the catalog or in that connector's listing,
+    merged by canonical id as the worker's instrument registry merges them; else `ConfigError` names each one.
+    Only connectors quoting an instrument the catalog lacks are read; a read that fails confirms nothing."""
+    unknown = [b for b in registry.bindings if any(catalog.get(i) is None for i in b.instrument_ids)]
+    listings = await asyncio.gather(*(b.connector.instruments() for b in unknown), return_exceptions=True)
+    merged = InstrumentRegistry(catalog, base_source)
+    unread: dict[str, str] = {}
+    for binding, listing in zip(unknown, listings, strict=True):
+        if isinstance(listing, Exception):
+            unread[binding.name] = redact(f"{type(listing).__name__}: {listing}")[:300]
+        elif isinstance(listing, BaseException):
+            raise listing
+        else:
+            merged.apply(binding.name, listing)
+    known = merged.catalog()
+    problems: dict[str, str] = {}
+    for binding in registry.bindings:
+        for instrument_id in binding.instrument_ids:
+            instrument = known.get(instrument_id)
+            if instrument is not None and instrument.venue is binding.venue:
+                continue
+            why = (f"its listing could not be read: {unread[binding.name]}" if binding.name in unread
+                   else f"{binding.name} does not list it")
+            field = f"connectors.{binding.venue.value}.instruments"
+            problems[f"{field} {instrument_id}"] = (f"  {field}: {instrument_id!r} is neither in the catalog nor "
+                                                    f"listed by the venue ({why})")
+    if problems:
+        raise ConfigError("invalid configuration:\n" + "\n".join(problems.values()))

@@ -2,7 +2,8 @@
 these, so every mode and the backtest run the same rules.
 
 `accept` turns a risk decision into a new order (or says why not); `route` decides the effective mode once,
-through `core.modes.resolve_mode`; `simulate` executes a paper or shadow order against a quote. `admit` is `accept`
+through `core.modes.resolve_mode`; `simulate` executes a paper or shadow order against a quote; `placed` is a live
+order after its venue's answer. `admit` is `accept`
 then `route` in one step, for a driver that shows nobody the new order in between (the backtest engine).
 """
 
@@ -22,7 +23,7 @@ from core.orders import Order, OrderIntent, OrderStatus, new_order
 from core.reasons import ReasonCode
 from core.risk import RiskDecision
 from core.types import ZERO, ExecutionMode, UtcDatetime
-from core.venue import OrderBook
+from core.venue import OrderBook, PlaceResult
 
 
 class Duplicate(StrEnum):
@@ -128,3 +129,24 @@ def _venue_response(fills: tuple[Fill, ...], quote: Quote) -> dict[str, Any]:
     return {"simulated": True, "venue": last.venue, "venue_trade_ids": [f.venue_trade_id for f in fills],
             "fill_price": str(average), "fill_quantity": str(quantity), "fee": str(sum((f.fee for f in fills), ZERO)),
             "quote_seq": quote.seq, "bid": str(quote.bid), "ask": str(quote.ask)}
+
+
+
+_PLACED_STATUS = {OrderStatus.FILLED: OrderStatus.FILLED, OrderStatus.CANCELLED: OrderStatus.CANCELLED,
+                  OrderStatus.EXPIRED: OrderStatus.EXPIRED, OrderStatus.REJECTED: OrderStatus.REJECTED}
+
+
+def placed(order: Order, result: PlaceResult, connector: str, at: UtcDatetime) -> Order:
+    """The pending live order after the venue's answer. Whatever is working at the venue (new, pending, open,
+    part-filled) is open here: quantities come only from fills (the fill poller), never from a status word.
+    The answer is recorded as the connector returned it: `Connector.place_order` removed its secrets."""
+    venue_response = {"connector": connector, "venue_order_id": result.venue_order_id,
+                      "venue_status": result.status.value, "recovered": result.recovered,
+                      "answer": result.venue_response}
+    status = _PLACED_STATUS.get(result.status, OrderStatus.OPEN)
+    if status is OrderStatus.FILLED:
+        return order.transition(status, at, filled_quantity=order.quantity, venue_response=venue_response)
+    if status is OrderStatus.REJECTED:
+        return order.transition(status, at, reason_code=ReasonCode.VENUE_REJECTED.value,
+                                reason_detail=f"venue status {result.status.value}", venue_response=venue_response)
+    return order.transition(status, at, venue_response=venue_response)

@@ -182,12 +182,19 @@ def _registry(settings: Settings) -> ConnectorRegistry:
 
 
 @connectors_app.command("check")
-def connectors_check() -> None:
-    """Each enabled connector's health, capabilities and latency; exit 1 when one is unreachable."""
+def connectors_check(listen: Annotated[float, typer.Option(
+        help="Seconds each connector streams its instruments' quotes before its health is read, so the market "
+             "data mode and fallback are what a worker would see (0: skip).", min=0)] = 2.0) -> None:
+    """Each enabled connector's health, capabilities, latency and the fallback in use; exit 1 when one is
+    unreachable."""
     import asyncio
+    from datetime import UTC, datetime
 
     from rich.markup import escape
     from rich.table import Table
+
+    from connectors.http import redact
+    from core.venue import connector_status
 
     registry = _registry(_settings("connectors"))
     if not registry.bindings:
@@ -196,13 +203,13 @@ def connectors_check() -> None:
 
     async def check() -> list[HealthCheck]:
         try:
-            return await registry.check()
+            return await registry.check(listen_s=listen)
         finally:
             await registry.close()
 
     results = asyncio.run(check())
-    table = Table("connector", "reachable", "authenticated", "latency ms", "market data", "capabilities", "detail",
-                  title="connectors")
+    table = Table("connector", "reachable", "authenticated", "latency ms", "market data", "fallback", "capabilities",
+                  "detail", title="connectors")
     for result in results:
         caps = result.binding.connector.capabilities
         capabilities = (f"{', '.join(sorted(a.value for a in caps.asset_classes))}; "
@@ -212,12 +219,16 @@ def connectors_check() -> None:
                         f"fractional={caps.fractional_quantities}")
         health = result.health
         if health is None:
-            table.add_row(result.binding.name, "[red]no[/red]", "?", "-", "-", capabilities, escape(result.error))
+            table.add_row(result.binding.name, "[red]no[/red]", "?", "-", "-", "-", capabilities,
+                          escape(redact(result.error)))
             continue
+        # The fallback as /health names it: one rule (core.venue.connector_status) for both.
+        status = connector_status(result.binding.name, result.binding.venue, health, (), None, datetime.now(UTC))
         table.add_row(result.binding.name, "yes" if health.reachable else "[red]no[/red]",
                       "yes" if health.authenticated else "[red]no[/red]",
                       f"{health.latency_ms:.1f}" if health.latency_ms is not None else "-",
-                      health.market_data_mode.value, capabilities, escape(health.detail))
+                      health.market_data_mode.value, status.fallback or "-", capabilities,
+                      escape(redact(health.detail)))
     console.print(table)
     if not all(result.reachable for result in results):
         raise typer.Exit(1)

@@ -73,6 +73,7 @@ from connectors.errors import (
 )
 from connectors.http import VenueHttpClient, redact
 from connectors.resilience import TokenBucket
+from connectors.streaming import Reconnection, reconnect_forever
 from core.instruments import Venue
 from core.market import Quote
 from core.venue import VenueOrder
@@ -241,13 +242,12 @@ class ChannelStream:
         self._on_envelope = on_envelope
         self._on_reset = on_reset
         self._config = config
-        self._rng = rng
         self._state = StreamState.DOWN
         self.down_reason = "not connected yet"
         self.reconnects = 0
         self.resyncs = 0
         self._changed = asyncio.Event()
-        self._delivered = False
+        self._reconnection = Reconnection(config.ws_backoff, rng)
         self._ws: ClientConnection | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -310,44 +310,40 @@ class ChannelStream:
         await self._subscribe(ws, self._products, "subscribe", channel)
 
     async def _run(self) -> None:
-        backoff = self._config.ws_backoff
-        attempt = 0
-        while True:
-            self._set_state(StreamState.CONNECTING, self.down_reason)
-            try:
-                async with connect(self._url, open_timeout=self._config.ws_open_timeout_s,
-                                   max_size=self._config.ws_max_message_bytes) as ws:
-                    self._ws = ws
-                    await self._subscribe(ws, self._products, "subscribe")
-                    await self._read(ws)
-            except asyncio.CancelledError:
-                raise
-            except (OSError, TimeoutError, WebSocketException, ConnectorError) as exc:
-                reason = "socket went quiet" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
-                log.warning("coinbase.ws_down", stream=self.name, reason=reason)
-                self._set_state(StreamState.DOWN, reason)
-            except Exception as exc:
-                # A bug must not end the feed silently while health still says "streaming": log it, reconnect.
-                log.error("coinbase.ws_failed", stream=self.name, error=type(exc).__name__, exc_info=True)
-                self._set_state(StreamState.DOWN, f"unexpected {type(exc).__name__}")
-            finally:
-                self._ws = None
-            self._on_reset()
-            # A stream that delivered data restarts its backoff; one that keeps failing backs off further (the
-            # exponent is capped: the delay is capped long before, and 2**attempt must not overflow a float).
-            attempt = 1 if self._delivered else min(attempt + 1, 32)
-            self.reconnects += 1
-            await asyncio.sleep(backoff.delay(attempt, self._rng))
+        await reconnect_forever(self._connect, self._dropped, self._reconnection)
+
+    async def _connect(self) -> None:
+        self._set_state(StreamState.CONNECTING, self.down_reason)
+        try:
+            async with connect(self._url, open_timeout=self._config.ws_open_timeout_s,
+                               max_size=self._config.ws_max_message_bytes) as ws:
+                self._ws = ws
+                await self._subscribe(ws, self._products, "subscribe")
+                await self._read(ws)
+        finally:
+            self._ws = None
+
+    def _dropped(self, exc: Exception | None) -> None:
+        if isinstance(exc, (OSError, TimeoutError, WebSocketException, ConnectorError)):
+            reason = "socket went quiet" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
+            log.warning("coinbase.ws_down", stream=self.name, reason=reason)
+            self._set_state(StreamState.DOWN, reason)
+        elif exc is not None:
+            # A bug must not end the feed silently while health still says "streaming": log it, reconnect.
+            log.error("coinbase.ws_failed", stream=self.name, error=type(exc).__name__, exc_info=exc)
+            self._set_state(StreamState.DOWN, f"unexpected {type(exc).__name__}")
+        self._on_reset()
+        self.reconnects += 1
 
     async def _read(self, ws: ClientConnection) -> None:
-        self._delivered = False
         last_seq: int | None = None
         while True:
             # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races a finished recv.
             async with asyncio.timeout(self._config.ws_stale_after_s):
                 raw = await ws.recv()
             envelope = self._parse(raw)
-            self._delivered = True
+            # A stream that delivers data restarts its backoff; one that keeps failing backs off further.
+            self._reconnection.progressed()
             self._set_state(StreamState.STREAMING)
             gap = last_seq is not None and envelope.sequence_num != last_seq + 1
             last_seq = envelope.sequence_num

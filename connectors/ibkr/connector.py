@@ -63,6 +63,7 @@ from connectors.ibkr.parsing import (
 )
 from connectors.ibkr.schemas import Ack, ContractInfo, MarketDataFields, TradeRow
 from connectors.resilience import BackoffPolicy
+from connectors.streaming import Reconnection, reconnect_forever
 from core.clock import Clock, WallClock
 from core.fees import IbkrFixedFees
 from core.instruments import AssetClass, Instrument, Venue
@@ -279,32 +280,40 @@ class IbkrConnector(Connector):
         def streaming() -> None:
             self._polling_streams.discard(stream_id)
 
-        attempt = 0
-        try:
+        # Exponent from 0, a step below the other venues: the wait polls REST, so the socket is tried sooner.
+        reconnection = Reconnection(self._reconnect, self._rng, first_exponent=0)
+
+        async def session() -> None:
+            session_id = await self._session.session_id()
+            async for message in self._socket.messages(list(instruments), session_id, on_open=streaming):
+                reconnection.progressed()
+                if (conid := stream_conid(message.topic)) in instruments:
+                    take(conid, message)
+
+        def dropped(exc: Exception | None) -> None:
+            if exc is None:
+                log.warning("ibkr.ws_closed")
+            else:
+                log.warning("ibkr.ws_down", error=type(exc).__name__)
+            self._polling_streams.add(stream_id)
+
+        async def poll_for(delay: float) -> None:
+            """Poll REST snapshots until it is time to try the websocket again."""
+            deadline = asyncio.get_running_loop().time() + delay
             while True:
                 try:
-                    session_id = await self._session.session_id()
-                    async for message in self._socket.messages(list(instruments), session_id, on_open=streaming):
-                        attempt = 0
-                        if (conid := stream_conid(message.topic)) in instruments:
-                            take(conid, message)
-                    log.warning("ibkr.ws_closed")
-                except _SOCKET_FAILURES as exc:
-                    log.warning("ibkr.ws_down", error=type(exc).__name__)
-                self._polling_streams.add(stream_id)
-                deadline = asyncio.get_running_loop().time() + self._reconnect.delay(attempt, self._rng)
-                attempt += 1
-                while True:
-                    try:
-                        for row in await self._rest.snapshot(list(instruments)):
-                            if row.conid in instruments:
-                                take(row.conid, row)
-                    except RetryableError as exc:
-                        log.warning("ibkr.poll_failed", error=type(exc).__name__)
-                    remaining = deadline - asyncio.get_running_loop().time()
-                    if remaining <= 0:
-                        break
-                    await asyncio.sleep(min(self._config.poll_interval_s, remaining))
+                    for row in await self._rest.snapshot(list(instruments)):
+                        if row.conid in instruments:
+                            take(row.conid, row)
+                except RetryableError as exc:
+                    log.warning("ibkr.poll_failed", error=type(exc).__name__)
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    return
+                await asyncio.sleep(min(self._config.poll_interval_s, remaining))
+
+        try:
+            await reconnect_forever(session, dropped, reconnection, recoverable=_SOCKET_FAILURES, wait=poll_for)
         except asyncio.CancelledError:
             # Closed under a consumer still reading (connector.close()): end its stream rather than leave it waiting.
             queue.put_nowait(VenueUnavailableError(Venue.IBKR, "quote stream closed"))

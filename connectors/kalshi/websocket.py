@@ -47,6 +47,7 @@ from connectors.kalshi.schemas import (
     WsTicker,
 )
 from connectors.resilience import BackoffPolicy
+from connectors.streaming import Reconnection, reconnect_forever
 from core.clock import Clock
 from core.types import ZERO
 from core.venue import OrderBook, VenueFill
@@ -58,8 +59,6 @@ log = get_logger(__name__)
 # INFO, whatever the root level.
 _wire_log = logging.getLogger(f"{__name__}.wire")
 _wire_log.setLevel(logging.INFO)
-
-_MAX_BACKOFF_EXPONENT = 16
 
 
 @dataclass(frozen=True)
@@ -148,10 +147,9 @@ class KalshiStream:
         self._url = url
         self._signer = signer
         self._clock = clock
-        self._reconnect = reconnect
+        self._reconnection = Reconnection(reconnect, rng)
         self._ping_interval_s = ping_interval_s
         self._open_timeout_s = open_timeout_s
-        self._rng = rng
         self._wanted: dict[Channel, set[str]] = {}
         self._listeners: set[Listener] = set()
         self._task: asyncio.Task[None] | None = None
@@ -208,25 +206,27 @@ class KalshiStream:
             await self._subscribe(self._ws, channel, fresh)
 
     async def _run(self) -> None:
-        attempt = 0
-        while True:
-            try:
-                async with connect(self._url, additional_headers=self._signer.websocket_headers(),
-                                   open_timeout=self._open_timeout_s, ping_interval=self._ping_interval_s,
-                                   ping_timeout=self._ping_interval_s, close_timeout=1.0, logger=_wire_log) as ws:
-                    attempt = 0
-                    await self._session(ws)
-            except InvalidStatus as exc:
-                # 401 when the venue refuses the handshake signature: logged, retried with backoff, never hammered.
-                log.warning("kalshi.ws_refused", status=exc.response.status_code)
-            except (OSError, TimeoutError, WebSocketException) as exc:
-                log.warning("kalshi.ws_down", error=type(exc).__name__)
-            except Exception:  # a bug: keep its traceback, and keep the stream alive by reconnecting
-                log.exception("kalshi.ws_failed")
-            finally:
-                self._went_down()
-            attempt = min(attempt + 1, _MAX_BACKOFF_EXPONENT)
-            await asyncio.sleep(self._reconnect.delay(attempt, self._rng))
+        await reconnect_forever(self._connect, self._dropped, self._reconnection)
+
+    async def _connect(self) -> None:
+        try:
+            async with connect(self._url, additional_headers=self._signer.websocket_headers(),
+                               open_timeout=self._open_timeout_s, ping_interval=self._ping_interval_s,
+                               ping_timeout=self._ping_interval_s, close_timeout=1.0, logger=_wire_log) as ws:
+                self._reconnection.progressed()
+                await self._session(ws)
+        finally:
+            self._went_down()
+
+    @staticmethod
+    def _dropped(exc: Exception | None) -> None:
+        if isinstance(exc, InvalidStatus):
+            # 401 when the venue refuses the handshake signature: logged, retried with backoff, never hammered.
+            log.warning("kalshi.ws_refused", status=exc.response.status_code)
+        elif isinstance(exc, (OSError, TimeoutError, WebSocketException)):
+            log.warning("kalshi.ws_down", error=type(exc).__name__)
+        elif exc is not None:  # a bug: keep its traceback, and keep the stream alive by reconnecting
+            log.error("kalshi.ws_failed", exc_info=exc)
 
     async def _session(self, ws: ClientConnection) -> None:
         # The plan is copied before the socket is published, so a concurrent `_want` either lands in the plan or

@@ -1,5 +1,6 @@
-"""`tradestream connectors check` against the three venue stand-ins: health, capabilities and latency of each
-enabled connector, a non-zero exit when one is unreachable, and start-up errors that name the field."""
+"""`tradestream connectors check` against the three venue stand-ins: health, capabilities, latency and the fallback
+in use of each enabled connector, a non-zero exit when one is unreachable, and start-up errors that name the
+field."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ class Venues:
             kalshi=KalshiSettings(rest_url=k.base_url, ws_url=k.ws_url, secrets_file=self.kalshi_key_file,
                                   timeout_s=2.0, retry_attempts=1),
             coinbase=CoinbaseSettings(rest_url=c.base_url, ws_market_url=c.ws_url, ws_user_url=c.ws_user_url,
-                                      timeout_s=2.0, retry_attempts=1),
+                                      instruments=("crypto_spot:BTC-USD",), timeout_s=2.0, retry_attempts=1),
             ibkr=IbkrSettings(base_url=i.base_url, ws_url=i.ws_url, instruments=("equity:AAPL",), timeout_s=2.0,
                               retry_attempts=1))
         return settings.model_copy(update=changes)
@@ -83,12 +84,14 @@ def test_every_enabled_connector_is_reachable_with_its_capabilities_and_latency(
     result = check(venues.env(venues.connectors()))
     assert result.returncode == 0, result.stdout + result.stderr
     rows = {name: row(result.stdout, name) for name in ("kalshi", "coinbase", "ibkr")}
-    for name, (_, reachable, authenticated, latency, market_data, capabilities, _detail) in rows.items():
+    for name, (_, reachable, authenticated, latency, market_data, fallback, capabilities, _) in rows.items():
         assert (reachable, authenticated) == ("yes", "yes"), name
-        assert float(latency) >= 0 and market_data in ("streaming", "polling")
+        assert float(latency) >= 0
+        # Quotes streamed before the check (coinbase and ibkr quote an instrument here): no fallback in use.
+        assert (market_data, fallback) == ("streaming", "-"), name
         assert "limit" in capabilities and "tif" in capabilities
-    assert "event_contract" in rows["kalshi"][5] and "crypto_spot" in rows["coinbase"][5]
-    assert "equity" in rows["ibkr"][5]
+    assert "event_contract" in rows["kalshi"][6] and "crypto_spot" in rows["coinbase"][6]
+    assert "equity" in rows["ibkr"][6]
     assert venues.kalshi_pem.splitlines()[1] not in result.stdout + result.stderr
     # A check reads; it never writes.
     assert [v.call(lambda s: s.write_calls) for v in (venues.kalshi, venues.coinbase, venues.ibkr)] == [0, 0, 0]
@@ -101,6 +104,17 @@ def test_an_unreachable_connector_makes_the_check_fail(venues: Venues) -> None:
     assert result.returncode == 1, result.stdout + result.stderr
     assert row(result.stdout, "kalshi")[1] == "no"
     assert row(result.stdout, "coinbase")[1] == row(result.stdout, "ibkr")[1] == "yes"
+
+
+def test_a_market_data_websocket_that_is_down_shows_the_rest_polling_fallback(venues: Venues) -> None:
+    coinbase = venues.connectors().coinbase.model_copy(  # type: ignore[union-attr]
+        update={"ws_market_url": f"ws://127.0.0.1:{free_port()}/ws"})
+    result = check(venues.env(venues.connectors(coinbase=coinbase)))
+    assert result.returncode == 0, result.stdout + result.stderr  # degraded, yet reachable
+    _, reachable, _, _, market_data, fallback, _, detail = row(result.stdout, "coinbase")
+    assert (reachable, market_data, fallback) == ("yes", "polling", "rest-polling")
+    assert "websocket down" in detail
+    assert row(result.stdout, "ibkr")[4:6] == ["streaming", "-"]
 
 
 def test_an_unknown_connector_setting_stops_and_names_the_field(venues: Venues) -> None:

@@ -1,7 +1,8 @@
 """The instrument registry and connector health through the running platform (worker, sinks and API against the
 real Kafka, Postgres and Redis) with the Coinbase stand-in: the venue's instruments under canonical ids on the
 compacted topic, in the table and the API; orders for unknown or untradeable instruments refused with their
-reason; a failed read that keeps the last listing; and a dropped websocket whose REST fallback /health shows."""
+reason; a failed read that keeps the last listing; a dropped websocket whose REST fallback /health shows; and
+configured instruments that the catalog lacks, valid when the venue lists them, refused at start-up when not."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]  # ConfigResou
     ConfigResource,
 )
 
+from agents.worker import run_worker
+from connectors.registry import build_registry, require_listed
+from connectors.simulated.market import default_catalog
 from core.market import Quote
 from streams.kafka import ensure_topics, read_to_end
 from streams.records import InstrumentListed, decode
@@ -30,7 +34,7 @@ from tests.kit.venues import Served, served
 from tests.kit.waiting import eventually
 from tests.standins.base import Fault
 from tests.standins.coinbase import CoinbaseStandIn, generate_key
-from tradestream.config import CoinbaseSettings, ConnectorSettings, Settings, StrategySettings
+from tradestream.config import CoinbaseSettings, ConfigError, ConnectorSettings, Settings, StrategySettings
 
 pytestmark = pytest.mark.integration
 
@@ -195,3 +199,57 @@ def test_a_dropped_websocket_falls_back_to_rest_polling_and_health_shows_it(stac
     tokens = stack.venue.call(lambda standin: list(standin.tokens))
     body = api(stack.settings, "GET", "/health").text
     assert tokens and not any(token in body for token in tokens)
+
+
+@pytest.fixture(scope="module")
+def coinbase() -> Iterator[tuple[Served[CoinbaseStandIn], dict[str, str]]]:
+    key = generate_key("ES256")
+    with served(lambda: CoinbaseStandIn({key.key_name: key.public_key})) as venue:
+        yield venue, {"COINBASE_API_KEY_NAME": key.key_name, "COINBASE_API_PRIVATE_KEY": key.secret}
+
+
+async def check_listed(venue: Served[CoinbaseStandIn], environ: dict[str, str], *instrument_ids: str) -> None:
+    settings = ConnectorSettings(coinbase=CoinbaseSettings(
+        rest_url=venue.standin.base_url, ws_market_url=venue.standin.ws_url, ws_user_url=venue.standin.ws_user_url,
+        instruments=instrument_ids, timeout_s=2.0, retry_attempts=1))
+    registry = build_registry(settings, default_catalog(), environ)
+    try:
+        await require_listed(registry, default_catalog(), "simulated")
+    finally:
+        await registry.close()
+
+
+async def test_a_configured_instrument_the_catalog_lacks_is_valid_when_the_venue_lists_it(
+        coinbase: tuple[Served[CoinbaseStandIn], dict[str, str]]) -> None:
+    await check_listed(*coinbase, BTC, ETH)  # ETH: the venue's only
+
+
+async def test_a_configured_instrument_nobody_lists_stops_start_up_naming_it(
+        coinbase: tuple[Served[CoinbaseStandIn], dict[str, str]]) -> None:
+    with pytest.raises(ConfigError, match=r"connectors\.coinbase\.instruments: 'crypto_spot:NOPE-USD' is neither "
+                                          r"in the catalog nor listed by the venue \(coinbase does not list it\)"):
+        await check_listed(*coinbase, ETH, "crypto_spot:NOPE-USD")
+
+
+async def test_an_unreadable_listing_confirms_nothing(
+        coinbase: tuple[Served[CoinbaseStandIn], dict[str, str]]) -> None:
+    venue, environ = coinbase
+    venue.call(lambda standin: setattr(standin, "products_available", False))
+    try:
+        with pytest.raises(ConfigError, match=r"'crypto_spot:ETH-USD' is neither .* \(its listing could not be read: "
+                                              r"VenueServerError"):
+            await check_listed(venue, environ, ETH)
+    finally:
+        venue.call(lambda standin: setattr(standin, "products_available", True))
+
+
+def test_the_worker_refuses_to_start_with_an_instrument_nobody_lists(
+        coinbase: tuple[Served[CoinbaseStandIn], dict[str, str]], settings: Settings,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    venue, environ = coinbase
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    configured = settings.model_copy(update={"connectors": ConnectorSettings(coinbase=CoinbaseSettings(
+        rest_url=venue.standin.base_url, instruments=("crypto_spot:NOPE-USD",), timeout_s=2.0, retry_attempts=1))})
+    with pytest.raises(ConfigError, match="'crypto_spot:NOPE-USD' is neither"):
+        run_worker(configured)

@@ -104,10 +104,15 @@ def test_a_bad_connector_value_is_named_without_echoing_credentials() -> None:
         build({"kalshi": {}}, {**ENV, "KALSHI_PRIVATE_KEY": "not a key"})
 
 
-@pytest.mark.parametrize("instrument_id", ["equity:AAPL", "crypto_spot:DOGE-USD"])
-def test_instruments_must_be_the_venues_own_in_the_catalog(instrument_id: str) -> None:
-    with pytest.raises(ConfigError, match=r"connectors\.coinbase\.instruments: .* is not a coinbase instrument"):
-        build({"coinbase": {"instruments": [instrument_id]}})
+def test_an_instrument_of_another_venue_in_the_catalog_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"connectors\.coinbase\.instruments: 'equity:AAPL' is on ibkr in the "
+                                          r"catalog, not on coinbase"):
+        build({"coinbase": {"instruments": ["equity:AAPL"]}})
+
+
+def test_an_instrument_the_catalog_lacks_is_left_to_the_venues_listing() -> None:
+    (binding,) = build({"coinbase": {"instruments": ["crypto_spot:DOGE-USD"]}}).bindings
+    assert binding.instrument_ids == ("crypto_spot:DOGE-USD",)
 
 
 @pytest.mark.parametrize(("connectors", "message"), [

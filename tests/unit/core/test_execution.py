@@ -3,13 +3,14 @@ from decimal import Decimal
 import pytest
 
 from core.accounts import Account
-from core.execution import Duplicate, Route, Routed, accept, admit, route, simulate
+from core.execution import Duplicate, Route, Routed, accept, admit, placed, route, simulate
 from core.fill_model import FillModel
 from core.modes import LiveGate
-from core.orders import Order, OrderStatus
+from core.orders import Order, OrderStatus, new_order
 from core.reasons import ReasonCode
 from core.risk import RiskDecision, evaluate
 from core.types import ExecutionMode
+from core.venue import PlaceResult
 from tests.kit.builders import T0, account, btc, intent, policy, quote, risk_context
 
 
@@ -116,3 +117,26 @@ def test_admit_answers_a_duplicate_as_accept_does() -> None:
     assert admit(decision, first, account(), None, T0) is Duplicate.SAME_BODY
     other = evaluate(intent(key="k", quantity="2"), risk_context(), policy(), T0)
     assert admit(other, first, account(), None, T0) is Duplicate.OTHER_BODY
+
+
+@pytest.mark.parametrize(("venue_status", "status"), [
+    (OrderStatus.OPEN, OrderStatus.OPEN), (OrderStatus.PENDING_SUBMIT, OrderStatus.OPEN),
+    (OrderStatus.PARTIALLY_FILLED, OrderStatus.OPEN), (OrderStatus.FILLED, OrderStatus.FILLED),
+    (OrderStatus.CANCELLED, OrderStatus.CANCELLED), (OrderStatus.EXPIRED, OrderStatus.EXPIRED),
+    (OrderStatus.REJECTED, OrderStatus.REJECTED),
+])
+def test_a_venue_answer_places_the_order_in_the_matching_state(venue_status: OrderStatus,
+                                                                status: OrderStatus) -> None:
+    live = account(ExecutionMode.LIVE, account_id="live-1")
+    order = new_order(intent(quantity="2", limit_price="100.00", mode=ExecutionMode.LIVE, acct=live),
+                      "APPROVED", "", T0).transition(OrderStatus.PENDING_SUBMIT, T0, effective_mode=ExecutionMode.LIVE)
+    result = PlaceResult(venue_order_id="v-1", client_order_id=order.client_order_id, status=venue_status,
+                         recovered=True, venue_response={"order_id": "v-1"})
+    after = placed(order, result, "coinbase", T0)
+    assert after.status is status
+    assert after.venue_response == {"connector": "coinbase", "venue_order_id": "v-1",
+                                    "venue_status": venue_status.value, "recovered": True,
+                                    "answer": {"order_id": "v-1"}}
+    # Quantities come from fills only; a venue that says filled at once filled all of it.
+    assert after.filled_quantity == (order.quantity if status is OrderStatus.FILLED else 0)
+    assert after.reason_code == ("VENUE_REJECTED" if status is OrderStatus.REJECTED else "APPROVED")
