@@ -26,6 +26,7 @@ from connectors.simulated.market import SimulatedMarket
 from core.orders import IntentSource, OrderIntent, order_id_for
 from core.types import OrderType, Side
 from infra.services import ensure_up
+from streams.app import drop_topics
 from streams.kafka import consumer_config, ensure_topics, headers, producer_config
 from streams.records import encode
 from streams.shared_state import heartbeat_key, latest_quotes_key
@@ -157,6 +158,7 @@ def main() -> None:
     finally:
         worker.terminate()
         worker.wait(30)
+        drop_topics(settings)
     latencies = [(fills.received[o][0] - at) * 1000 for o, at, _ in timed if o in fills.received]
     if not latencies:
         raise SystemExit(f"no fill came back; see the worker's log {log_path}")

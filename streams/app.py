@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import faust
+from confluent_kafka.admin import AdminClient
 
 from streams.topics import TopicSpec, topic_name
 from tradestream.config import Settings
@@ -40,3 +41,16 @@ def faust_topic(app: faust.App, spec: TopicSpec, settings: Settings) -> Any:
     return app.topic(topic_name(spec, settings.topic_prefix), key_type=bytes, value_type=bytes,
                      key_serializer="raw", value_serializer="raw",
                      partitions=spec.partitions(settings.topic_partitions))
+
+
+def drop_topics(settings: Settings) -> None:
+    """Delete the topics of an isolated run (a test module, a bench): its prefixed topics and Faust's internal
+    ones, named after the app id. Never for the default prefix, whose topics are the platform's data."""
+    if not settings.topic_prefix:
+        raise ValueError("drop_topics is for prefixed, throwaway runs only")
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    names = [t for t in admin.list_topics(timeout=10).topics
+             if t.startswith(settings.topic_prefix) or t.startswith(faust_app_id(settings))]
+    if names:
+        for future in admin.delete_topics(names, operation_timeout=30).values():
+            future.result(timeout=30)

@@ -13,7 +13,7 @@ from confluent_kafka.cimpl import NewTopic
 
 from streams.records import RECORD_HEADER, TRACE_HEADER
 from streams.topics import ALL_TOPICS, TopicSpec, topic_name
-from tradestream.config import Settings
+from tradestream.config import ConfigError, Settings
 
 
 def producer_config(settings: Settings, **extra: Any) -> dict[str, Any]:
@@ -56,9 +56,17 @@ def header_value(raw_headers: Iterable[tuple[str, bytes | None]] | dict[str, byt
 
 
 def ensure_topics(settings: Settings, specs: Iterable[TopicSpec] = ALL_TOPICS, timeout: float = 30.0) -> list[str]:
-    """Create the platform's topics that do not exist yet; return the names created."""
+    """Create the platform's topics that do not exist yet; return the names created. A topic that exists with
+    another partition count than configured stops start-up (ConfigError): its keys would be routed to the wrong
+    partitions, and Faust's tables would not line up with their source topics."""
     admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
-    existing = set(admin.list_topics(timeout=timeout).topics)
+    existing = {name: len(metadata.partitions) for name, metadata in admin.list_topics(timeout=timeout).topics.items()}
+    mismatched = [f"{name} has {existing[name]}, configured {spec.partitions(settings.topic_partitions)}"
+                  for spec in specs if (name := topic_name(spec, settings.topic_prefix)) in existing
+                  and existing[name] != spec.partitions(settings.topic_partitions)]
+    if mismatched:
+        raise ConfigError(f"topic_partitions: existing topics have other partition counts ({'; '.join(mismatched)}):"
+                          " set TRADESTREAM_TOPIC_PARTITIONS to theirs, or use another topic_prefix")
     wanted = [
         NewTopic(topic_name(spec, settings.topic_prefix), num_partitions=spec.partitions(settings.topic_partitions),
                  replication_factor=1, config=spec.config())

@@ -13,10 +13,9 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 import redis
-from confluent_kafka.admin import AdminClient
 
 from infra.services import Endpoints, ServiceError, ensure_up
-from streams.app import faust_app_id
+from streams.app import drop_topics
 from tradestream.config import Settings, load_settings
 
 
@@ -42,23 +41,17 @@ def settings(services: Endpoints) -> Iterator[Settings]:
     with psycopg.connect(_admin_dsn(services), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{database}"')
     base = services.postgres_dsn.rsplit("/", 1)[0]
+    # Two partitions per topic, where a deployment with one worker has one: keyed routing is exercised.
     isolated = load_settings(topic_prefix=f"t{tag}.", app_id=f"ts-{tag}", postgres_dsn=f"{base}/{database}",
-                             kafka_bootstrap=services.kafka_bootstrap, redis_url=services.redis_url)
+                             kafka_bootstrap=services.kafka_bootstrap, redis_url=services.redis_url,
+                             topic_partitions=2)
     apply_schema(isolated.dsn)
     yield isolated
     with psycopg.connect(_admin_dsn(services), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    _drop_topics(isolated)
+    drop_topics(isolated)
     store = redis.Redis.from_url(isolated.redis)
     for key in store.scan_iter(match=f"{isolated.topic_prefix}*", count=1000):
         store.delete(key)
 
 
-def _drop_topics(settings: Settings) -> None:
-    """Delete the module's topics and Faust's internal ones (named after the app id)."""
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
-    names = [t for t in admin.list_topics(timeout=10).topics
-             if t.startswith(settings.topic_prefix) or t.startswith(faust_app_id(settings))]
-    if names:
-        for future in admin.delete_topics(names, operation_timeout=30).values():
-            future.result(timeout=30)

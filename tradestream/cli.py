@@ -37,7 +37,11 @@ def run(duration: Annotated[float | None, typer.Option(help="Stop after this man
     from tradestream.session import run_session
 
     settings = _settings("session")
-    run_session(settings, duration if duration and duration > 0 else None, console)
+    try:
+        run_session(settings, duration if duration and duration > 0 else None, console)
+    except ConfigError as exc:  # e.g. topics that exist with another partition count
+        console.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -87,7 +91,11 @@ def init() -> None:
     from streams.kafka import ensure_topics
 
     settings = _settings("init")
-    created = ensure_topics(settings)
+    try:
+        created = ensure_topics(settings)
+    except ConfigError as exc:
+        console.print(f"[red]{exc}[/red]", highlight=False)
+        raise typer.Exit(2) from None
     console.print(f"topics created: {', '.join(created) or 'none (all existed)'}")
     console.print(f"schema: {apply_schema(settings.dsn)}")
 

@@ -27,6 +27,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     env.update({
         "TRADESTREAM_TOPIC_PREFIX": settings.topic_prefix,
         "TRADESTREAM_APP_ID": settings.app_id,
+        "TRADESTREAM_TOPIC_PARTITIONS": str(settings.topic_partitions),
         "TRADESTREAM_KAFKA_BOOTSTRAP": settings.bootstrap_servers,
         "TRADESTREAM_POSTGRES_DSN": settings.dsn,
         "TRADESTREAM_REDIS_URL": settings.redis,
