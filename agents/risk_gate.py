@@ -8,13 +8,11 @@ from functools import partial
 from typing import Any
 
 from agents.kit import AgentKit
-from core.exposure import measure
 from core.ledger import Ledger
 from core.orders import OrderIntent
 from core.reasons import ReasonCode
-from core.risk import Denial, OrderRateWindow, RiskContext, RiskDecision, deny, evaluate, freshest
+from core.risk import Denial, OrderRateWindow, RiskContext, RiskDecision, context_for, deny, evaluate, freshest
 from core.seal import seal
-from core.trusted import trusted
 from core.types import ZERO
 from streams.records import decode
 from streams.topics import ORDER_DECISIONS, ORDER_INTENTS
@@ -39,17 +37,14 @@ def register(kit: AgentKit, ledgers: Any) -> None:
         if view.policy is None:
             return deny(intent, Denial(code=ReasonCode.NO_RISK_POLICY, detail=f"account={account.account_id}"),
                         None, now)
-        exposure = measure(ledger, {i: q.mid for i, q in view.quotes.items()}, kit.catalog)
+        exposure = ledger.exposure({i: q.mid for i, q in view.quotes.items()}, kit.catalog)
         state, state_reason = view.trading_state(venue, intent.strategy_id, account.owner.user_id)
         if instrument is None:
             ctx = RiskContext(instrument=None, position_quantity=ZERO, quote=None)
         else:
-            ctx = trusted(
-                RiskContext, instrument=instrument, position_quantity=ledger.quantity(intent.instrument_id),
-                quote=freshest(view.quotes.get(intent.instrument_id), intent.market), equity=exposure.equity,
-                gross_exposure=exposure.gross, asset_class_exposure=exposure.by_asset_class, trading_state=state,
-                trading_state_reason=state_reason,
-                orders_in_window=rate_window.count(account.account_id, now, view.policy.order_rate_window_s))
+            ctx = context_for(intent.instrument_id, instrument, ledger, exposure,
+                              freshest(view.quotes.get(intent.instrument_id), intent.market), state, state_reason,
+                              rate_window.count(account.account_id, now, view.policy.order_rate_window_s))
         decision = evaluate(intent, ctx, view.policy, now)
         if decision.approved:
             rate_window.record(account.account_id, now)

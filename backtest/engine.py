@@ -38,7 +38,7 @@ from core.instruments import Instrument, InstrumentCatalog
 from core.ledger import FillJournal, Ledger
 from core.market import Bar, Quote
 from core.orders import Order, OrderIntent
-from core.risk import OrderRateWindow, RiskContext, RiskPolicy, drawdown_state, evaluate
+from core.risk import OrderRateWindow, RiskPolicy, context_for, drawdown_state, evaluate
 from core.strategy import Strategy, StrategyContext
 from core.trusted import builder
 from core.types import ZERO, Frozen, NonNegative
@@ -53,7 +53,6 @@ _GC_THRESHOLD = (50_000, 20, 10)
 """The cyclic collector's thresholds during a run: a young collection every 50,000 net new containers rather than
 700. The run's records (orders, fills, ledgers) are long-lived, not cyclic; each collection only traversed them
 again (7% of a run)."""
-_trusted_risk_context = builder(RiskContext)
 _trusted_quote = builder(Quote)
 
 
@@ -271,12 +270,8 @@ class Backtest:
         state, state_reason = (drawdown_state(self._day_start_equity, equity, policy) if equity is not None
                                else _ACTIVE)
         quote = self._quote(instrument_id)
-        # Every value comes from the core's validated records: no re-validation per order.
-        risk_context = _trusted_risk_context(
-            instrument=self._catalog.get(instrument_id), position_quantity=ledger.quantity(instrument_id),
-            quote=quote, equity=equity, gross_exposure=exposure.gross, asset_class_exposure=exposure.by_asset_class,
-            trading_state=state, trading_state_reason=state_reason,
-            orders_in_window=self._rate.count(intent.account_id, now, policy.order_rate_window_s))
+        risk_context = context_for(instrument_id, self._catalog.get(instrument_id), ledger, exposure, quote, state,
+                                   state_reason, self._rate.count(intent.account_id, now, policy.order_rate_window_s))
         decision = evaluate(intent, risk_context, policy, now)
         order_id = intent.order_id
         # accept, then route: folded, as nothing here sees the new order before it is routed.

@@ -17,6 +17,7 @@ from pydantic import Field, model_validator
 
 from core.control import TradingState
 from core.instruments import AssetClass, Instrument
+from core.ledger import Exposure, Ledger
 from core.market import Quote
 from core.orders import OrderIntent
 from core.reasons import ReasonCode
@@ -106,6 +107,22 @@ def freshest(known: Quote | None, signal: Quote | None) -> Quote | None:
     if known is None or signal is None:
         return known or signal
     return signal if (signal.ts, signal.seq) > (known.ts, known.seq) else known
+
+
+_trusted_context = builder(RiskContext)
+
+
+def context_for(instrument_id: str, instrument: Instrument | None, ledger: Ledger, exposure: Exposure,
+                quote: Quote | None, trading_state: TradingState, trading_state_reason: str,
+                orders_in_window: int) -> RiskContext:
+    """What the gate knows of an order in `instrument_id` (`instrument`: its catalog entry, if any), from the
+    account's ledger and its exposure at the marks. Every value comes from validated records: no re-validation
+    per order."""
+    return _trusted_context(
+        instrument=instrument, position_quantity=ledger.quantity(instrument_id),
+        quote=quote, equity=exposure.equity, gross_exposure=exposure.gross,
+        asset_class_exposure=exposure.by_asset_class, trading_state=trading_state,
+        trading_state_reason=trading_state_reason, orders_in_window=orders_in_window)
 
 
 def reference_price(intent: OrderIntent, quote: Quote | None) -> Decimal | None:
