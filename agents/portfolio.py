@@ -37,10 +37,8 @@ def register(kit: AgentKit, ledgers: Any, seen_fills: Any) -> None:
             ledgers[fill.account_id] = ledger
             seen_fills[fill.dedup_key] = b"1"
             position = ledger.positions[fill.instrument_id]
-            await kit.send(POSITIONS, fill.account_id, PositionUpdated(
-                account_id=fill.account_id, owner_org_id=account.owner.org_id, owner_user_id=account.owner.user_id,
-                mode=account.mode.value, position=position, ts=datetime.now(UTC),
-            ), fill.trace_id)
+            await kit.send(POSITIONS, fill.account_id, PositionUpdated.of(account, position, datetime.now(UTC)),
+                           fill.trace_id)
             log.info("fill.applied", instrument_id=fill.instrument_id, position=str(position.quantity),
                      cash=str(ledger.cash))
 

@@ -203,10 +203,7 @@ def register_seeding(kit: AgentKit, registry: ConnectorRegistry, state: VenueSta
                                    "positions": [p.model_dump(mode="json") for p in seed.positions]}))
             ledgers[seed.account_id] = seed.ledger
             for position in seed.ledger.positions.values():
-                await kit.send(POSITIONS, seed.account_id, PositionUpdated(
-                    account_id=seed.account_id, owner_org_id=account.owner.org_id,
-                    owner_user_id=account.owner.user_id, mode=account.mode.value, position=position, ts=seed.at),
-                    None)
+                await kit.send(POSITIONS, seed.account_id, PositionUpdated.of(account, position, seed.at), None)
             log.info("shadow.seeded", account_id=seed.account_id, cash=str(seed.ledger.cash),
                      positions={i: str(p.quantity) for i, p in seed.ledger.positions.items()})
         await state.mark_seeded(seed.account_id, seed.at)

@@ -12,6 +12,7 @@ from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
+from core.accounts import Account
 from core.audit import AuditEvent
 from core.commands import CancelOrder, CancelScope, MatchResting, OrderCommand
 from core.control import KillSwitch, LiveEnabled
@@ -54,6 +55,11 @@ class PositionUpdated(Frozen):
     mode: str
     position: Position
     ts: UtcDatetime
+
+    @classmethod
+    def of(cls, account: Account, position: Position, ts: UtcDatetime) -> PositionUpdated:
+        return cls(account_id=account.account_id, owner_org_id=account.owner.org_id,
+                   owner_user_id=account.owner.user_id, mode=account.mode.value, position=position, ts=ts)
 
 
 ORDER_COMMAND: TypeAdapter[CancelOrder | CancelScope | MatchResting] = TypeAdapter(OrderCommand)
