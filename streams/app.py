@@ -18,10 +18,13 @@ def faust_app_id(settings: Settings) -> str:
 
 
 def create_app(settings: Settings) -> faust.App:
+    faust_dirs = settings.state_dir / "faust"  # Faust makes its data directory, but not the parents
+    faust_dirs.mkdir(parents=True, exist_ok=True)
     return faust.App(
         faust_app_id(settings),
         broker=f"kafka://{settings.bootstrap_servers}",
         store="memory://",  # tables are rebuilt from their changelog topics on start
+        datadir=str(faust_dirs / faust_app_id(settings)),  # not the working directory
         key_serializer="raw",
         value_serializer="raw",
         topic_partitions=settings.topic_partitions,
