@@ -52,7 +52,8 @@ def build_worker(settings: Settings) -> faust.App:
     @kit.timer(2.0, "heartbeat")
     async def heartbeat() -> None:
         payload = {"pid": os.getpid(), "at": datetime.now(UTC).isoformat(),
-                   "assigned_partitions": len(kit.app.assignor.assigned_actives())}
+                   "assigned_partitions": len(kit.app.assignor.assigned_actives()),
+                   "event_loop": type(asyncio.get_running_loop()).__module__}
         await kit.redis.set(beat_key, json.dumps(payload), ex=HEARTBEAT_TTL_S)
 
     return kit.app

@@ -18,7 +18,7 @@ from confluent_kafka import Consumer, Producer
 from connectors.simulated.market import SimulatedMarket
 from streams.kafka import consumer_config, ensure_topics, headers, producer_config
 from streams.records import DeadLetter, encode
-from streams.shared_state import latest_quotes_key
+from streams.shared_state import heartbeat_key, latest_quotes_key
 from streams.topics import DEAD_LETTER, MD_QUOTES, ORDER_INTENTS, topic_name
 from tests.kit.processes import free_port, running
 from tests.kit.waiting import eventually
@@ -61,6 +61,13 @@ def get_order(settings: Settings, order_id: str) -> dict[str, object] | None:
     response.raise_for_status()
     body: dict[str, object] = response.json()
     return body if body.get("status") == "filled" else None
+
+
+def test_the_worker_runs_on_uvloop(pipeline: tuple[Settings, dict[str, Path]]) -> None:
+    settings, _ = pipeline
+    beat = redis.Redis.from_url(settings.redis).get(heartbeat_key(settings, "worker:stream"))
+    assert beat is not None
+    assert json.loads(beat)["event_loop"] == "uvloop"  # asyncio's own loop costs ~3 ms more CPU per order
 
 
 def test_one_intent_becomes_order_fill_position_and_api_response_with_one_trace_id(
