@@ -35,7 +35,9 @@ class Position(Frozen):
         old = self.quantity
         new = old + signed_quantity
         realized = ZERO
-        if old == ZERO or (old > ZERO) == (signed_quantity > ZERO):
+        if old == ZERO:
+            average = price  # opened from flat
+        elif (old > ZERO) == (signed_quantity > ZERO):
             average = (abs(old) * self.average_price + abs(signed_quantity) * price) / abs(new)
         else:
             closed = min(abs(signed_quantity), abs(old))

@@ -188,8 +188,9 @@ class Order(Frozen):
         filled = self.filled_quantity + quantity
         if filled > self.quantity:
             raise ValueError(f"order {self.order_id}: fill of {quantity} exceeds remaining {self.remaining_quantity}")
-        previous_value = (self.average_fill_price or ZERO) * self.filled_quantity
-        average = (previous_value + price * quantity) / filled
+        previous = self.filled_quantity
+        # The first fill is the average: no division (the common case, one fill per order).
+        average = price if not previous else ((self.average_fill_price or ZERO) * previous + price * quantity) / filled
         status = OrderStatus.FILLED if filled == self.quantity else OrderStatus.PARTIALLY_FILLED
         return self.transition(status, at, filled_quantity=filled, average_fill_price=average, **changes)
 
