@@ -7,7 +7,7 @@ from core.fill_model import FillModel
 from core.fills import Fill
 from core.ledger import Ledger
 from core.orders import Order, OrderStatus, new_order
-from core.trusted import builder, evolve, trusted
+from core.trusted import builder, evolve
 from core.types import ExecutionMode
 from tests.kit.builders import OWNER, T0, btc, intent, quote
 
@@ -26,10 +26,11 @@ def test_trusted_fill_from_the_fill_model_equals_the_validated_one() -> None:
     assert fill == Fill(**dict(fill)) and fill.model_dump_json() == Fill(**dict(fill)).model_dump_json()
 
 
-def test_trusted_fills_defaults_and_default_factories() -> None:
-    ledger = trusted(Ledger, account_id="a", owner=OWNER, mode=ExecutionMode.PAPER, cash=Decimal(5))
+def test_a_builder_fills_defaults_and_default_factories() -> None:
+    build = builder(Ledger)
+    ledger = build(account_id="a", owner=OWNER, mode=ExecutionMode.PAPER, cash=Decimal(5))
     assert ledger == Ledger(account_id="a", owner=OWNER, mode=ExecutionMode.PAPER, cash=Decimal(5))
-    other = trusted(Ledger, account_id="b", owner=OWNER, mode=ExecutionMode.PAPER, cash=Decimal(5))
+    other = build(account_id="b", owner=OWNER, mode=ExecutionMode.PAPER, cash=Decimal(5))
     assert ledger.positions is not other.positions  # a fresh dict each time, as the factory gives
 
 
@@ -42,10 +43,11 @@ def test_evolve_equals_model_copy_and_keeps_the_original() -> None:
 
 
 def test_unknown_or_missing_fields_raise() -> None:
-    with pytest.raises(TypeError, match="missing fields"):
-        trusted(Ledger, account_id="a")
-    with pytest.raises(TypeError, match="unknown fields"):
-        trusted(Ledger, account_id="a", owner=OWNER, mode=ExecutionMode.PAPER, cash=Decimal(5), colour="red")
+    build = builder(Ledger)
+    with pytest.raises(TypeError, match="missing 3 required keyword-only arguments"):
+        build(account_id="a")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
+        build(account_id="a", owner=OWNER, mode=ExecutionMode.PAPER, cash=Decimal(5), colour="red")
     with pytest.raises(TypeError, match="unknown fields"):
         evolve(new_order(intent(), "APPROVED", "", T0), colour="red")
 
@@ -55,18 +57,14 @@ def test_only_frozen_records_are_built_without_validation() -> None:
         x: int
 
     with pytest.raises(TypeError, match="frozen records only"):
-        trusted(Mutable, x=1)
+        builder(Mutable)
 
 
-def test_a_builder_makes_what_trusted_makes_and_refuses_unknown_or_missing_fields() -> None:
-    build = builder(Ledger)
-    ledger = build(account_id="a", owner=OWNER, mode=ExecutionMode.PAPER, cash=Decimal(5))
-    assert ledger == trusted(Ledger, account_id="a", owner=OWNER, mode=ExecutionMode.PAPER, cash=Decimal(5))
-    assert list(ledger.__dict__) == list(Ledger.model_fields)  # field order, as validation gives it
-    with pytest.raises(TypeError):
-        build(account_id="a", owner=OWNER, mode=ExecutionMode.PAPER)
-    with pytest.raises(TypeError):
-        build(account_id="a", owner=OWNER, mode=ExecutionMode.PAPER, cash=Decimal(5), colour="red")
+def test_a_builder_keeps_the_field_order_validation_gives() -> None:
+    ledger = builder(Ledger)(account_id="a", owner=OWNER, mode=ExecutionMode.PAPER, cash=Decimal(5))
+    assert list(ledger.__dict__) == list(Ledger.model_fields)
+    assert ledger.model_dump_json() == Ledger(account_id="a", owner=OWNER, mode=ExecutionMode.PAPER,
+                                              cash=Decimal(5)).model_dump_json()
 
 
 def test_a_transition_refuses_to_be_handed_the_fields_it_sets_itself() -> None:
