@@ -32,11 +32,9 @@ class _Layout:
     def __init__(self, cls: type[BaseModel]) -> None:
         if not cls.model_config.get("frozen"):
             raise TypeError(f"{cls.__name__}: trusted construction is for frozen records only")
-        self.names: tuple[str, ...] = tuple(cls.model_fields)
-        self.required = frozenset(name for name, info in cls.model_fields.items() if info.is_required())
         # Every field counts as set, as after validation with all fields given. One set is shared by the class's
         # records: pydantic only mutates it on non-frozen models, and copies it before a `model_copy` update.
-        self.fields_set = set(self.names)
+        self.fields_set = set(cls.model_fields)
         self.build: Callable[..., Any] = _builder(cls, self.fields_set)
 
 
