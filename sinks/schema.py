@@ -247,6 +247,7 @@ INSTRUMENTS = Table("instruments", _cols("""
     venue_symbols jsonb
     tradeable boolean
     status text
+    settlement_price numeric?
     listed_by text[]
     updated_at timestamptz
 """), primary_key=("instrument_id",), indexes=(Index("instruments_asset_class", ("asset_class", "instrument_id")),

@@ -64,6 +64,8 @@ AUDIT = TopicSpec("audit.events", Key.CONTROL, "AuditEvent",
                   retention_ms=-1, single_partition=True)
 SHADOW_SEEDS = TopicSpec("portfolio.shadow_seeds", Key.ACCOUNT, "ShadowSeed",
                          "Opening ledgers of shadow accounts, read from their venue accounts; applied once.")
+SETTLEMENTS = TopicSpec("portfolio.settlements", Key.ACCOUNT, "Settlement",
+                        "Positions to close at their settled instrument's price; the portfolio applies each once.")
 RECONCILIATION = TopicSpec("reconcile.reports", Key.ACCOUNT, "ReconciliationReport",
                            "Each reconciliation of an account against its venue: matched, mismatched or unknown.",
                            retention_ms=-1)
@@ -77,7 +79,7 @@ DEAD_LETTER = TopicSpec("deadletter", Key.SOURCE_TOPIC, "DeadLetter",
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (MD_QUOTES, ORDER_INTENTS, ORDER_DECISIONS, ORDER_EVENTS, ORDER_COMMANDS,
                                      POSITIONS, PNL, KILL_SWITCH, LIVE_ENABLED, RISK_POLICY, AUDIT, SHADOW_SEEDS,
-                                     RECONCILIATION, REFERENCE_INSTRUMENTS, DEAD_LETTER)
+                                     SETTLEMENTS, RECONCILIATION, REFERENCE_INSTRUMENTS, DEAD_LETTER)
 
 
 def topic_name(spec: TopicSpec, prefix: str) -> str:
