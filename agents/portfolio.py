@@ -81,23 +81,25 @@ def register(kit: AgentKit, ledgers: Any, seen_fills: Any) -> None:
         with traced(trace_id, account_id=settlement.account_id, instrument_id=settlement.instrument_id):
             account = kit.accounts.get(settlement.account_id)
             ledger: Ledger | None = ledgers.get(settlement.account_id)
-            held = ledger.position(settlement.instrument_id) if ledger is not None else None
-            if account is None or ledger is None or held is None or held.quantity == 0:
+            if account is None or ledger is None or ledger.quantity(settlement.instrument_id) == 0:
                 log.info("settlement.nothing_to_settle")
                 return
-            settled = ledger.settle(settlement.instrument_id, settlement.settlement_price, trace_id)
-            position = settled.positions[settlement.instrument_id]
             now = datetime.now(UTC)
             # Audited first: a settlement that cannot be audited is not applied (the timer sends it again).
             await asyncio.to_thread(kit.control_plane.audit, AuditEvent(
                 action=AuditAction.SETTLEMENT, actor="settlement", subject=f"account:{account.account_id}",
-                at=now, trace_id=trace_id,
-                before={"position": held.model_dump(mode="json"), "cash": str(ledger.cash)},
-                after={"position": position.model_dump(mode="json"), "cash": str(settled.cash),
+                at=now, trace_id=trace_id, before={"position": ledger.positions[settlement.instrument_id].model_dump(
+                    mode="json"), "cash": str(ledger.cash)},
+                after={"instrument_id": settlement.instrument_id,
                        "settlement_price": str(settlement.settlement_price)}))
+            # Read again: the portfolio agent may have applied a fill to this ledger while the audit was written.
+            # From here to the write nothing awaits, so nothing else changes it in between.
+            current: Ledger = ledgers[settlement.account_id]
+            settled = current.settle(settlement.instrument_id, settlement.settlement_price, trace_id)
             ledgers[settlement.account_id] = settled
+            position = settled.positions[settlement.instrument_id]
             await kit.send(POSITIONS, account.account_id, PositionUpdated.of(account, position, now), trace_id)
-            log.info("settlement.applied", quantity=str(held.quantity),
+            log.info("settlement.applied", quantity=str(current.quantity(settlement.instrument_id)),
                      settlement_price=str(settlement.settlement_price), cash=str(settled.cash))
 
     @kit.app.agent(kit.topic(SETTLEMENTS), name="settlements")

@@ -60,7 +60,8 @@ LIVE_ENABLED = TopicSpec("control.live_enabled", Key.CONTROL, "LiveEnabled",
 RISK_POLICY = TopicSpec("control.risk_policy", Key.CONTROL, "PolicyBook",
                         "The risk policy book in force (key `book`).", compacted=True, single_partition=True)
 AUDIT = TopicSpec("audit.events", Key.CONTROL, "AuditEvent",
-                  "Config, policy, kill-switch, live_enabled, mode and integrity events; chained by the audit sink.",
+                  "Config, policy, kill-switch, live_enabled, mode, ledger (shadow seed, settlement) and integrity "
+                  "events; chained by the audit sink.",
                   retention_ms=-1, single_partition=True)
 SHADOW_SEEDS = TopicSpec("portfolio.shadow_seeds", Key.ACCOUNT, "ShadowSeed",
                          "Opening ledgers of shadow accounts, read from their venue accounts; applied once.")
