@@ -3,7 +3,8 @@ positions held in it; publishes positions and PnL snapshots.
 
 Settlements are decided on a timer from this process's ledgers and the instrument catalog
 (`core.ledger.settlements_due`) and sent keyed by account, so the agent that owns the account's ledger applies
-them: audited first, then `Ledger.settle`. A settlement for a position already flat changes nothing."""
+them: confirmed against the catalog (a message alone moves no cash), audited, then `Ledger.settle`. A settlement
+for a position already flat changes nothing."""
 
 from __future__ import annotations
 
@@ -79,6 +80,15 @@ def register(kit: AgentKit, ledgers: Any, seen_fills: Any) -> None:
     async def on_settlement(settlement: Settlement, event: Any) -> None:
         trace_id = trace_of(event) or uuid.uuid4().hex
         with traced(trace_id, account_id=settlement.account_id, instrument_id=settlement.instrument_id):
+            # The catalog is the authority on a settlement, not the message: one it does not confirm (forged, or
+            # ahead of this worker's catalog) moves no cash; a genuine one is sent again by the timer.
+            instrument = kit.catalog.get(settlement.instrument_id)
+            if instrument is None or instrument.settlement_price != settlement.settlement_price:
+                await kit.dead_letter(event, f"settlement of {settlement.instrument_id} at "
+                                             f"{settlement.settlement_price} is not what the instrument catalog "
+                                             f"says ({instrument.settlement_price if instrument else 'unknown'})",
+                                      "settlements")
+                return
             account = kit.accounts.get(settlement.account_id)
             ledger: Ledger | None = ledgers.get(settlement.account_id)
             if account is None or ledger is None or ledger.quantity(settlement.instrument_id) == 0:
