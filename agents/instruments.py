@@ -6,7 +6,9 @@ instruments at once, right away and every `connectors.instruments_refresh_s`. A 
 changes nothing: its last listing stays, and the failure is logged and shown in its health. The merged catalog is
 what this process's risk gate, OMS and portfolio read (`kit.catalog`); the leader publishes every entry that
 changed (all of them once it becomes leader) to the compacted topic, which the instruments sink writes to
-Postgres.
+Postgres. After each listing, a connector is asked which of its venue's instruments that no source lists any more
+have settled (`Connector.settlements`): a settled one enters the catalog with its settlement price, which the
+portfolio applies to the positions held in it.
 """
 
 from __future__ import annotations
@@ -90,7 +92,27 @@ class InstrumentKeeper:
             self.registry.apply(binding.name, result)
             log.info("instruments.listed", connector=binding.name, instruments=len(result),
                      tradeable=sum(i.tradeable for i in result))
+        await asyncio.gather(*(self._settle(b) for b in self._bindings))
         self._kit.catalog = self.registry.catalog()
+
+    async def _settle(self, binding: Binding) -> None:
+        """What the connector says of its venue's unlisted, unsettled instruments; a failed read learns nothing."""
+        awaiting = self.registry.unsettled_delisted(binding.connector.venue)
+        if not awaiting:
+            return
+        try:
+            async with asyncio.timeout(LISTING_TIMEOUT_S):
+                settled = await binding.connector.settlements(awaiting)
+        except Exception as exc:
+            self._issues.failed(binding.name, "settlements", exc)
+            log.warning("instruments.settlements_failed", connector=binding.name,
+                        error=self._issues.current(binding.name))
+            return
+        self._issues.recovered(binding.name, "settlements")
+        self.registry.settle(settled)
+        for instrument in settled:
+            log.info("instruments.settled", connector=binding.name, instrument_id=instrument.instrument_id,
+                     status=instrument.status, settlement_price=str(instrument.settlement_price))
 
     async def publish(self) -> None:
         if not self._kit.app.is_leader():

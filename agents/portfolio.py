@@ -1,20 +1,34 @@
-"""Portfolio: applies each fill once to its account's ledger; publishes positions and PnL snapshots."""
+"""Portfolio: applies each fill once to its account's ledger, and each settlement of a settled instrument to the
+positions held in it; publishes positions and PnL snapshots.
+
+Settlements are decided on a timer from this process's ledgers and the instrument catalog
+(`core.ledger.settlements_due`) and sent keyed by account, so the agent that owns the account's ledger applies
+them: confirmed against the catalog (a message alone moves no cash), audited, then `Ledger.settle`. A settlement
+for a position already flat changes nothing."""
 
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
-from agents.kit import AgentKit
-from core.ledger import Ledger
+from agents.kit import AgentKit, trace_of
+from core.audit import AuditAction, AuditEvent
+from core.ledger import Ledger, Settlement, settlements_due
 from core.risk import drawdown_state
-from streams.records import FillReported, OrderUpdated, PositionUpdated, decode_order_event
-from streams.topics import ORDER_EVENTS, PNL, POSITIONS
+from streams.app import faust_topic
+from streams.records import FillReported, OrderUpdated, PositionUpdated, decode, decode_order_event
+from streams.topics import ORDER_EVENTS, PNL, POSITIONS, SETTLEMENTS
 from tradestream.logging import get_logger, traced
 
 log = get_logger(__name__)
+
+SETTLEMENT_CHECK_S = 1.0
+SETTLEMENT_RESEND_S = 30.0
+"""A settlement sent but not applied yet (its account's ledger still holds the position) is sent again after this."""
 
 
 def register(kit: AgentKit, ledgers: Any, seen_fills: Any) -> None:
@@ -45,6 +59,62 @@ def register(kit: AgentKit, ledgers: Any, seen_fills: Any) -> None:
     @kit.app.agent(kit.topic(ORDER_EVENTS), name="portfolio")
     async def portfolio(stream: Any) -> None:
         await kit.consume(stream, decode_order_event, "portfolio", on_order_event)
+
+    kit.topics[SETTLEMENTS.name] = faust_topic(kit.app, SETTLEMENTS, kit.settings)
+    sent: dict[tuple[str, str], float] = {}
+
+    @kit.timer(SETTLEMENT_CHECK_S, "settlements")
+    async def request_settlements() -> None:
+        now = asyncio.get_running_loop().time()
+        due = settlements_due((ledger for ledger in ledgers.values() if ledger is not None), kit.catalog)
+        keys = {(s.account_id, s.instrument_id) for s in due}
+        for key in set(sent) - keys:
+            del sent[key]
+        for settlement in due:
+            key = (settlement.account_id, settlement.instrument_id)
+            if now < sent.get(key, float("-inf")) + SETTLEMENT_RESEND_S:
+                continue
+            sent[key] = now
+            await kit.send(SETTLEMENTS, settlement.account_id, settlement, uuid.uuid4().hex)
+
+    async def on_settlement(settlement: Settlement, event: Any) -> None:
+        trace_id = trace_of(event) or uuid.uuid4().hex
+        with traced(trace_id, account_id=settlement.account_id, instrument_id=settlement.instrument_id):
+            # The catalog is the authority on a settlement, not the message: one it does not confirm (forged, or
+            # ahead of this worker's catalog) moves no cash; a genuine one is sent again by the timer.
+            instrument = kit.catalog.get(settlement.instrument_id)
+            if instrument is None or instrument.settlement_price != settlement.settlement_price:
+                await kit.dead_letter(event, f"settlement of {settlement.instrument_id} at "
+                                             f"{settlement.settlement_price} is not what the instrument catalog "
+                                             f"says ({instrument.settlement_price if instrument else 'unknown'})",
+                                      "settlements")
+                return
+            account = kit.accounts.get(settlement.account_id)
+            ledger: Ledger | None = ledgers.get(settlement.account_id)
+            if account is None or ledger is None or ledger.quantity(settlement.instrument_id) == 0:
+                log.info("settlement.nothing_to_settle")
+                return
+            now = datetime.now(UTC)
+            # Audited first: a settlement that cannot be audited is not applied (the timer sends it again).
+            await asyncio.to_thread(kit.control_plane.audit, AuditEvent(
+                action=AuditAction.SETTLEMENT, actor="settlement", subject=f"account:{account.account_id}",
+                at=now, trace_id=trace_id, before={"position": ledger.positions[settlement.instrument_id].model_dump(
+                    mode="json"), "cash": str(ledger.cash)},
+                after={"instrument_id": settlement.instrument_id,
+                       "settlement_price": str(settlement.settlement_price)}))
+            # Read again: the portfolio agent may have applied a fill to this ledger while the audit was written.
+            # From here to the write nothing awaits, so nothing else changes it in between.
+            current: Ledger = ledgers[settlement.account_id]
+            settled = current.settle(settlement.instrument_id, settlement.settlement_price, trace_id)
+            ledgers[settlement.account_id] = settled
+            position = settled.positions[settlement.instrument_id]
+            await kit.send(POSITIONS, account.account_id, PositionUpdated.of(account, position, now), trace_id)
+            log.info("settlement.applied", quantity=str(current.quantity(settlement.instrument_id)),
+                     settlement_price=str(settlement.settlement_price), cash=str(settled.cash))
+
+    @kit.app.agent(kit.topic(SETTLEMENTS), name="settlements")
+    async def settlements(stream: Any) -> None:
+        await kit.consume(stream, partial(decode, Settlement), "settlements", on_settlement)
 
     async def start_of_day_equity(account_id: str, equity: Decimal, now: datetime) -> Decimal:
         """The first equity seen on this UTC day, kept in Redis so every worker and restart agrees."""

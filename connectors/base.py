@@ -40,6 +40,11 @@ class Connector(ABC):
     @abstractmethod
     async def instruments(self) -> list[Instrument]: ...
 
+    async def settlements(self, instrument_ids: Sequence[str]) -> list[Instrument]:
+        """Those of `instrument_ids` (this venue's, no longer listed) that have settled, each with its settlement
+        price. A venue whose instruments never settle has none."""
+        return []
+
     @abstractmethod
     def quotes(self, instrument_ids: Sequence[str]) -> AsyncGenerator[Quote, None]:
         """Top-of-book updates: streamed, or polled when the stream is down (reported by `health`)."""

@@ -32,6 +32,7 @@ class AuditAction(StrEnum):
     FORGED_DECISION_REFUSED = "forged_decision_refused"
     TRADING_STATE_CHANGED = "trading_state_changed"
     SHADOW_LEDGER_SEEDED = "shadow_ledger_seeded"
+    SETTLEMENT = "settlement"
 
 
 class AuditEvent(Frozen):

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from pydantic import Field, model_validator
 
-from core.types import ONE, ZERO, Frozen, Positive, UtcDatetime
+from core.types import ONE, ZERO, Frozen, NonNegative, Positive, UtcDatetime
 
 
 class AssetClass(StrEnum):
@@ -41,6 +41,8 @@ class Instrument(Frozen):
     status: str = Field(default="", max_length=64)
     """The venue's word for the instrument's state (`active`, `closed`, `trading_disabled`, `delisted`...), which
     says why it is not tradeable; empty when the source gives none."""
+    settlement_price: NonNegative | None = None
+    """What one unit settled at (an event contract: 1 for a `yes` result, 0 for `no`); None while unsettled."""
 
     @model_validator(mode="after")
     def _check_prefix(self) -> Instrument:
@@ -49,6 +51,13 @@ class Instrument(Frozen):
             raise ValueError(f"instrument_id prefix {prefix!r} must equal asset_class {self.asset_class.value!r}")
         if self.asset_class is AssetClass.EVENT_CONTRACT and self.multiplier != 1:
             raise ValueError("event contracts pay 1 per contract: multiplier must be 1")
+        if self.settlement_price is not None:
+            if self.asset_class is not AssetClass.EVENT_CONTRACT:
+                raise ValueError("only event contracts carry a settlement price")
+            if self.settlement_price not in (ZERO, ONE):
+                raise ValueError(f"an event contract settles at 0 or 1, not {self.settlement_price}")
+            if self.tradeable:
+                raise ValueError("a settled instrument is not tradeable")
         return self
 
     def is_on_tick(self, price: Decimal) -> bool:
@@ -95,7 +104,8 @@ class InstrumentRegistry:
     instrument's own venue supplies its fields (tick, lot, multiplier, expiry, tradeable, status); a source on
     another venue adds its venue symbol. A source whose read failed is simply not applied: its last listing stays.
     An instrument that no source lists any more stays known but not tradeable (status `delisted`), so an order
-    for it is refused with that reason rather than as an unknown instrument.
+    for it is refused with that reason rather than as an unknown instrument; one whose settlement was learnt
+    (`settle`) stays as its venue reported it, settlement price included.
     """
 
     def __init__(self, base: Iterable[Instrument], base_source: str) -> None:
@@ -123,6 +133,21 @@ class InstrumentRegistry:
             raise ValueError(f"{source!r} is the base catalog, which is not re-listed")
         self._listings[source] = tuple(listed)
         self._merge()
+
+    def unsettled_delisted(self, venue: Venue) -> list[str]:
+        """The ids of `venue`'s instruments that no source lists any more and whose settlement is not known."""
+        return [key for key, entry in self._entries.items() if not entry.listed_by
+                and entry.instrument.venue is venue and entry.instrument.settlement_price is None]
+
+    def settle(self, settled: Iterable[Instrument]) -> None:
+        """Instruments their venue reported settled: each replaces the unlisted entry of its id (a listed or
+        unknown id is left alone: a listing is the newer word)."""
+        for instrument in settled:
+            if instrument.settlement_price is None:
+                raise ValueError(f"{instrument.instrument_id} carries no settlement price")
+            entry = self._entries.get(instrument.instrument_id)
+            if entry is not None and not entry.listed_by:
+                self._entries[instrument.instrument_id] = ListedInstrument(instrument=instrument, listed_by=())
 
     def entries(self) -> list[ListedInstrument]:
         return list(self._entries.values())
@@ -152,7 +177,11 @@ class InstrumentRegistry:
         entries = {key: ListedInstrument(instrument=instrument, listed_by=listed_by)
                    for key, (instrument, listed_by) in merged.items()}
         for key, previous in self._entries.items():
-            if key not in entries:
+            if key in entries:
+                continue
+            if previous.instrument.settlement_price is not None:  # settled is final
+                entries[key] = ListedInstrument(listed_by=(), instrument=previous.instrument)
+            else:
                 entries[key] = ListedInstrument(listed_by=(), instrument=previous.instrument.model_copy(
                     update={"tradeable": False, "status": DELISTED}))
         self._entries = entries

@@ -7,7 +7,7 @@ minus the fee. Fills are de-duplicated by (venue, venue trade id) before they re
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
@@ -172,6 +172,31 @@ class Ledger(Frozen):
             realized_pnl=self.realized_pnl, unrealized_pnl=unrealized, fees=self.fees_paid,
             equity=self.cash + value, unmarked_instruments=tuple(sorted(unmarked)), trace_id=trace_id,
         )
+
+
+class Settlement(Frozen):
+    """A position to close at its instrument's settlement price."""
+
+    schema_version: Literal[1] = 1
+    account_id: str
+    instrument_id: str
+    quantity: Amount
+    """The position's signed quantity when the settlement was decided."""
+    settlement_price: NonNegative
+
+
+def settlements_due(ledgers: Iterable[Ledger], catalog: InstrumentCatalog) -> list[Settlement]:
+    """Every open position whose instrument the catalog knows as settled. A settled ledger has none left, so
+    deciding again after applying finds nothing (and `Ledger.settle` of a flat position changes nothing)."""
+    due = []
+    for ledger in ledgers:
+        for position in ledger.positions.values():
+            instrument = catalog.get(position.instrument_id)
+            if position.quantity == ZERO or instrument is None or instrument.settlement_price is None:
+                continue
+            due.append(Settlement(account_id=ledger.account_id, instrument_id=position.instrument_id,
+                                  quantity=position.quantity, settlement_price=instrument.settlement_price))
+    return due
 
 
 class FillJournal:

@@ -25,7 +25,7 @@ def instrument_row(record: InstrumentListed) -> tuple[Any, ...]:
     i = record.instrument
     return (i.instrument_id, i.asset_class.value, i.venue.value, i.quote_currency, i.tick_size, i.lot_size,
             i.multiplier, i.expiry, {venue.value: symbol for venue, symbol in i.venue_symbols.items()}, i.tradeable,
-            i.status, list(record.listed_by), record.updated_at)
+            i.status, i.settlement_price, list(record.listed_by), record.updated_at)
 
 
 class InstrumentSink(BatchSink[dict[str, tuple[Any, ...]]]):

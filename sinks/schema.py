@@ -247,6 +247,7 @@ INSTRUMENTS = Table("instruments", _cols("""
     venue_symbols jsonb
     tradeable boolean
     status text
+    settlement_price numeric?
     listed_by text[]
     updated_at timestamptz
 """), primary_key=("instrument_id",), indexes=(Index("instruments_asset_class", ("asset_class", "instrument_id")),
@@ -283,6 +284,10 @@ def table_ddl(table: Table, path: StoragePath) -> list[sql.Composed]:
         partitioning = sql.SQL(" PARTITION BY RANGE ({})").format(sql.Identifier(table.time_column))
     statements: list[sql.Composed] = [sql.SQL("CREATE TABLE IF NOT EXISTS {} (\n  {}\n){}").format(
         sql.Identifier(table.name), sql.SQL(",\n  ").join(elements), partitioning)]
+    # A table made by an older release gains the nullable columns added since (rows it holds read them as NULL).
+    # A new NOT NULL column could not be added to rows that exist: such a change needs a migration of its own.
+    statements.extend(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {}").format(sql.Identifier(table.name), c.ddl())
+                      for c in table.columns if c.nullable)
     if table.time_column is not None and path is StoragePath.TIMESCALEDB:
         statements.append(sql.SQL(
             "SELECT create_hypertable({}, {}, chunk_time_interval => INTERVAL {}, if_not_exists => TRUE)"

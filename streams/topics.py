@@ -60,10 +60,13 @@ LIVE_ENABLED = TopicSpec("control.live_enabled", Key.CONTROL, "LiveEnabled",
 RISK_POLICY = TopicSpec("control.risk_policy", Key.CONTROL, "PolicyBook",
                         "The risk policy book in force (key `book`).", compacted=True, single_partition=True)
 AUDIT = TopicSpec("audit.events", Key.CONTROL, "AuditEvent",
-                  "Config, policy, kill-switch, live_enabled, mode and integrity events; chained by the audit sink.",
+                  "Config, policy, kill-switch, live_enabled, mode, ledger (shadow seed, settlement) and integrity "
+                  "events; chained by the audit sink.",
                   retention_ms=-1, single_partition=True)
 SHADOW_SEEDS = TopicSpec("portfolio.shadow_seeds", Key.ACCOUNT, "ShadowSeed",
                          "Opening ledgers of shadow accounts, read from their venue accounts; applied once.")
+SETTLEMENTS = TopicSpec("portfolio.settlements", Key.ACCOUNT, "Settlement",
+                        "Positions to close at their settled instrument's price; the portfolio applies each once.")
 RECONCILIATION = TopicSpec("reconcile.reports", Key.ACCOUNT, "ReconciliationReport",
                            "Each reconciliation of an account against its venue: matched, mismatched or unknown.",
                            retention_ms=-1)
@@ -77,7 +80,7 @@ DEAD_LETTER = TopicSpec("deadletter", Key.SOURCE_TOPIC, "DeadLetter",
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (MD_QUOTES, ORDER_INTENTS, ORDER_DECISIONS, ORDER_EVENTS, ORDER_COMMANDS,
                                      POSITIONS, PNL, KILL_SWITCH, LIVE_ENABLED, RISK_POLICY, AUDIT, SHADOW_SEEDS,
-                                     RECONCILIATION, REFERENCE_INSTRUMENTS, DEAD_LETTER)
+                                     SETTLEMENTS, RECONCILIATION, REFERENCE_INSTRUMENTS, DEAD_LETTER)
 
 
 def topic_name(spec: TopicSpec, prefix: str) -> str:

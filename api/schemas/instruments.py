@@ -25,6 +25,8 @@ class InstrumentPublic(Public):
     tradeable: bool
     status: str
     """The venue's word for the instrument's state; `delisted` once no source lists it any more."""
+    settlement_price: Decimal | None
+    """What one unit settled at (an event contract: 1 for `yes`, 0 for `no`); None while unsettled."""
     listed_by: list[str]
     """The sources whose latest listing holds it: `simulated` (the configured catalog) and connectors."""
     updated_at: datetime

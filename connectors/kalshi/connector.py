@@ -20,6 +20,7 @@ from connectors.errors import (
     AuthenticationError,
     ConnectorError,
     DuplicateClientOrderIdError,
+    MalformedResponseError,
     OrderRejectedError,
     RetryableError,
     VenueClientError,
@@ -165,6 +166,26 @@ class KalshiConnector(Connector):
             except ValidationError:
                 log.warning("kalshi.market_skipped", ticker=market.ticker, reason="not expressible as an instrument id")
         return instruments
+
+    async def settlements(self, instrument_ids: Sequence[str]) -> list[Instrument]:
+        """The finalized markets among `instrument_ids`, read one by one (GET /markets/{ticker}). A market the
+        venue does not know or that cannot be one of our instruments is logged and left out; a failed read
+        raises (nothing is learnt from it)."""
+        settled = []
+        for instrument_id in instrument_ids:
+            ticker = ticker_for(instrument_id)
+            try:
+                market = await self._rest.market(ticker)
+                instrument = to_instrument(market)
+            except AuthenticationError:
+                raise
+            except (VenueClientError, MalformedResponseError, ValidationError) as exc:
+                log.warning("kalshi.settlement_unreadable", ticker=ticker, error=str(exc)[:300])
+                continue
+            self._markets[ticker] = market
+            if instrument.settlement_price is not None:
+                settled.append(instrument)
+        return settled
 
     async def fee_model(self, instrument_id: str) -> KalshiFees:
         """The market's fees: its series' `fee_type`/`fee_multiplier`, or its event's override."""

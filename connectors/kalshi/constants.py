@@ -76,6 +76,19 @@ class MarketStatus(StrEnum):
 TRADEABLE_MARKET_STATUSES: Final = frozenset({MarketStatus.ACTIVE})
 
 
+class MarketResult(StrEnum):
+    """A market's `result`: empty until it is determined."""
+
+    UNDETERMINED = ""
+    YES = "yes"
+    NO = "no"
+    SCALAR = "scalar"
+
+
+SETTLEMENT_PRICES: Final = {MarketResult.YES: Decimal(1), MarketResult.NO: Decimal(0)}
+"""What a YES contract settles at, by result; only a `finalized` market's result is final."""
+
+
 class KalshiOrderStatus(StrEnum):
     RESTING = "resting"
     CANCELED = "canceled"

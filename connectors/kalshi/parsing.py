@@ -34,6 +34,7 @@ from connectors.kalshi.constants import (
     OUTCOME_FOR,
     PRICE_PLACES,
     QUOTE_CURRENCY,
+    SETTLEMENT_PRICES,
     SIDE_FOR,
     TERMINAL_ORDER_STATUS,
     TIME_IN_FORCE,
@@ -42,6 +43,8 @@ from connectors.kalshi.constants import (
     BookSide,
     FeeType,
     KalshiOrderStatus,
+    MarketResult,
+    MarketStatus,
     OutcomeSide,
     SelfTradePrevention,
 )
@@ -164,9 +167,22 @@ def check_price(price: Decimal, ranges: Sequence[PriceRange]) -> None:
                      + ", ".join(f"[{r.start}..{r.end} step {r.step}]" for r in ranges))
 
 
+def settlement_price(market: Market) -> Decimal | None:
+    """What the YES contract settled at: 1 for result `yes`, 0 for `no`, once the market is finalized; None
+    before. A finalized market without a yes/no result cannot be settled as one of our contracts."""
+    if market.status is not MarketStatus.FINALIZED:
+        return None
+    if market.result is MarketResult.SCALAR:
+        raise UnsupportedError(VENUE, f"market {market.ticker} settled as a scalar market, which an event contract "
+                                      "instrument does not model")
+    if market.result is MarketResult.UNDETERMINED:
+        raise inconsistent(market, f"market {market.ticker} is finalized without a result")
+    return SETTLEMENT_PRICES[market.result]
+
+
 def to_instrument(market: Market) -> Instrument:
-    """Raises MalformedResponseError for unusable price ranges and ValidationError for a ticker that cannot be an
-    instrument id."""
+    """Raises MalformedResponseError for unusable price ranges or a finalized market without a result,
+    UnsupportedError for a scalar result and ValidationError for a ticker that cannot be an instrument id."""
     try:
         check_price_ranges(market.price_ranges)
     except ValueError as exc:
@@ -177,6 +193,7 @@ def to_instrument(market: Market) -> Instrument:
         lot_size=FRACTIONAL_LOT if market.fractional_trading_enabled else WHOLE_LOT, multiplier=ONE,
         expiry=market.close_time, venue_symbols={VENUE: market.ticker},
         tradeable=market.status in TRADEABLE_MARKET_STATUSES, status=market.status.value,
+        settlement_price=settlement_price(market),
     )
 
 

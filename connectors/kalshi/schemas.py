@@ -19,6 +19,7 @@ from connectors.kalshi.constants import (
     BookSide,
     FeeType,
     KalshiOrderStatus,
+    MarketResult,
     MarketStatus,
     OutcomeSide,
 )
@@ -94,6 +95,7 @@ class Market(Wire):
     yes_bid_size_fp: Count
     yes_ask_size_fp: Count
     last_price_dollars: Price
+    result: MarketResult = MarketResult.UNDETERMINED
     fractional_trading_enabled: StrictBool = False
     """Deprecated by Kalshi (documented as always true); absent means whole contracts only."""
 

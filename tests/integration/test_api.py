@@ -347,7 +347,7 @@ async def test_list_instruments_when_filtered_or_paged_then_matching_instruments
         "instrument_id": first, "asset_class": "crypto_spot", "venue": "coinbase", "quote_currency": "USD",
         "tick_size": "0.01", "lot_size": "0.0001", "multiplier": "1", "expiry": None,
         "venue_symbols": {"coinbase": f"A{tag}-USD", "simulated": "a"}, "tradeable": True, "status": "online",
-        "listed_by": ["simulated", "coinbase"], "updated_at": "2026-01-05T14:30:00Z"}
+        "settlement_price": None, "listed_by": ["simulated", "coinbase"], "updated_at": "2026-01-05T14:30:00Z"}
     assert [(i["instrument_id"], i["status"]) for i in untradeable.json()["data"]] == [(second, "trading_disabled")]
     assert [i["instrument_id"] for i in page_one.json()["data"] + page_two.json()["data"]] == [first, second]
 

@@ -59,6 +59,20 @@ def test_apply_schema_is_idempotent(settings: Settings) -> None:
     assert {t.name for t in TABLES} <= existing
 
 
+def test_a_table_made_by_an_older_release_gains_the_nullable_columns_added_since(settings: Settings) -> None:
+    apply_schema(settings.dsn)
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        conn.execute("ALTER TABLE instruments DROP COLUMN settlement_price")  # as the table was before it
+        conn.execute("ALTER TABLE pnl_snapshots DROP COLUMN trace_id")  # a partitioned one
+
+    apply_schema(settings.dsn)
+
+    for table in TABLES:
+        columns = {r[0] for r in query(settings, "SELECT column_name FROM information_schema.columns"
+                                                 " WHERE table_name = %s", (table.name,))}
+        assert set(table.column_names) <= columns, table.name
+
+
 def test_rows_far_in_the_past_or_future_still_insert(settings: Settings) -> None:
     past, future = datetime(1970, 1, 2, tzinfo=UTC), datetime(2200, 6, 1, tzinfo=UTC)
     with psycopg.connect(settings.dsn, autocommit=True) as conn:

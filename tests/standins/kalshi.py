@@ -94,6 +94,7 @@ class _Market:
     no: dict[Decimal, Decimal]
     last_price: Decimal = Decimal("0.50")
     volume: Decimal = Decimal(0)
+    result: str = ""
 
     def valid_price(self, price: Decimal) -> bool:
         return any(Decimal(r["start"]) <= price <= Decimal(r["end"])
@@ -116,7 +117,7 @@ class _Market:
             "no_bid_dollars": _dollars(best_no), "no_ask_dollars": _dollars(no_ask),
             "last_price_dollars": _dollars(self.last_price), "previous_price_dollars": "0.5000",
             "volume_fp": _count(self.volume), "volume_24h_fp": _count(self.volume), "open_interest_fp": "0.00",
-            "liquidity_dollars": "0.0000", "result": "", "can_close_early": True,
+            "liquidity_dollars": "0.0000", "result": self.result, "can_close_early": True,
             "fractional_trading_enabled": self.fractional, "expiration_value": "", "rules_primary": "",
             "rules_secondary": "", "price_level_structure": "custom", "price_ranges": self.price_ranges,
             # A field the connector does not read, as a JSON number: ignored, never an error.
@@ -358,6 +359,27 @@ class KalshiStandIn:
         for _ in range(copies):
             self._fills.append(fill)
             self._broadcast("fill", order.ticker, fill.stream())
+
+    def set_close_time(self, venue_symbol: str, when: datetime) -> None:
+        """Move the market's close (the recorded ones are in the past: an expired market is not tradeable)."""
+        self._markets[venue_symbol].close_time = _iso(when)
+
+    def settle_market(self, venue_symbol: str, result: str) -> None:
+        """Finalize the market with `result` ("yes" or "no"), as Kalshi does once it has settled: it leaves the open
+        listing, GET /markets/{ticker} shows it `finalized` with its result, its resting orders are cancelled and its
+        positions paid out."""
+        if result not in ("yes", "no"):
+            raise ValueError(f"a binary market settles yes or no, not {result!r}")
+        market = self._markets[venue_symbol]
+        market.status, market.result = "finalized", result
+        market.yes.clear()
+        market.no.clear()
+        for order in self._orders.values():
+            if order.ticker == venue_symbol and order.status == "resting":
+                order.status = "canceled"
+        held = self._positions.pop(venue_symbol, Decimal(0))  # negative: NO contracts, paid when YES is not
+        yes_pays = ONE if result == "yes" else Decimal(0)
+        self._balance += held * yes_pays if held > 0 else -held * (ONE - yes_pays)
 
     def order_count(self) -> int:
         return len(self._orders)

@@ -175,6 +175,22 @@ async def test_instruments_can_be_restricted_to_series(standin: KalshiStandIn, k
                                                              "event_contract:KXFEDRATE-26MAR-T4.00"]
 
 
+async def test_a_finalized_market_is_reported_settled_with_its_result(connector: KalshiConnector,
+                                                                     standin: KalshiStandIn) -> None:
+    standin.settle_market(FED_JAN, "yes")
+    standin.settle_market("KXFEDRATE-26MAR-T4.00", "no")
+    ids = [f"event_contract:{t}" for t in (FED_JAN, "KXFEDRATE-26MAR-T4.00", T60, "NOPE-1")]
+
+    listed = {i.instrument_id for i in await connector.instruments()}
+    settled = await connector.settlements(ids)
+
+    assert f"event_contract:{FED_JAN}" not in listed
+    # T60 is still active (no settlement) and NOPE-1 unknown to the venue (a 404, left out).
+    assert [(i.instrument_id, i.status, i.tradeable, i.settlement_price) for i in settled] == [
+        (f"event_contract:{FED_JAN}", "finalized", False, Decimal(1)),
+        ("event_contract:KXFEDRATE-26MAR-T4.00", "finalized", False, Decimal(0))]
+
+
 async def test_order_book_is_the_yes_book_with_asks_from_no_bids(connector: KalshiConnector) -> None:
     book = await connector.order_book(f"event_contract:{T60}")
 

@@ -1,10 +1,12 @@
 """The instrument registry: the base catalog merged with each source's last successful listing."""
 
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
+from pydantic import ValidationError
 
-from core.instruments import DELISTED, Instrument, InstrumentRegistry, ListedInstrument, Venue
+from core.instruments import DELISTED, AssetClass, Instrument, InstrumentRegistry, ListedInstrument, Venue
 from tests.kit.builders import btc, es_future
 
 BTC = "crypto_spot:BTC-USD"
@@ -83,3 +85,70 @@ def test_restore_when_a_source_is_enabled_then_its_published_instruments_stand_u
 def test_apply_of_the_base_source_is_refused() -> None:
     with pytest.raises(ValueError, match="base catalog"):
         InstrumentRegistry([], "simulated").apply("simulated", [btc()])
+
+
+def kalshi_market(**overrides: object) -> Instrument:
+    fields: dict[str, object] = {
+        "instrument_id": "event_contract:KXFEDRATE-26JAN-T4.25", "asset_class": AssetClass.EVENT_CONTRACT,
+        "venue": Venue.KALSHI, "quote_currency": "USD", "tick_size": Decimal("0.01"), "lot_size": Decimal(1),
+        "venue_symbols": {Venue.KALSHI: "KXFEDRATE-26JAN-T4.25"}}
+    return Instrument.model_validate({**fields, **overrides})
+
+
+@pytest.mark.parametrize("price", ["0", "1"])
+def test_a_settled_event_contract_carries_its_settlement_price(price: str) -> None:
+    settled = kalshi_market(tradeable=False, status="finalized", settlement_price=Decimal(price))
+
+    assert settled.settlement_price == Decimal(price)
+    assert kalshi_market().settlement_price is None
+
+
+@pytest.mark.parametrize(("instrument", "problem"), [
+    (lambda: kalshi_market(tradeable=False, settlement_price=Decimal("0.5")), "settles at 0 or 1"),
+    (lambda: kalshi_market(tradeable=False, settlement_price=Decimal(-1)), ">= 0"),
+    (lambda: kalshi_market(settlement_price=Decimal(1)), "not tradeable"),
+    (lambda: btc(tradeable=False, settlement_price=Decimal(1)), "only event contracts"),
+])
+def test_a_settlement_price_is_refused_unless_an_untradeable_event_contract_at_0_or_1(
+        instrument: Callable[[], Instrument], problem: str) -> None:
+    with pytest.raises(ValidationError, match=problem):
+        instrument()
+
+
+def test_a_delisted_instrument_reported_settled_stays_settled_through_later_listings() -> None:
+    market = kalshi_market()
+    settled = kalshi_market(tradeable=False, status="finalized", settlement_price=Decimal(1))
+    registry = InstrumentRegistry([], "simulated")
+    registry.apply("kalshi", [market])
+    registry.apply("kalshi", [])
+    assert registry.unsettled_delisted(Venue.KALSHI) == [market.instrument_id]
+    assert registry.unsettled_delisted(Venue.COINBASE) == []
+
+    registry.settle([settled])
+    registry.apply("kalshi", [])
+
+    assert registry.catalog().get(market.instrument_id) == settled
+    assert registry.unsettled_delisted(Venue.KALSHI) == []
+
+
+def test_settle_leaves_listed_and_unknown_instruments_alone_and_refuses_an_unsettled_one() -> None:
+    registry = InstrumentRegistry([], "simulated")
+    registry.apply("kalshi", [kalshi_market()])
+    settled = kalshi_market(tradeable=False, status="finalized", settlement_price=Decimal(0))
+    other = kalshi_market(instrument_id="event_contract:OTHER", tradeable=False, settlement_price=Decimal(0))
+
+    registry.settle([settled, other])
+
+    assert registry.catalog().get(settled.instrument_id) == kalshi_market()
+    assert registry.catalog().get(other.instrument_id) is None
+    with pytest.raises(ValueError, match="no settlement price"):
+        registry.settle([kalshi_market()])
+
+
+def test_restore_keeps_a_published_settlement() -> None:
+    settled = kalshi_market(tradeable=False, status="finalized", settlement_price=Decimal(1))
+    registry = InstrumentRegistry([], "simulated")
+
+    registry.restore([ListedInstrument(instrument=settled, listed_by=())], ["kalshi"])
+
+    assert registry.catalog().get(settled.instrument_id) == settled

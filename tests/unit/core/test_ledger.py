@@ -5,8 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.fills import Fill
-from core.instruments import AssetClass, InstrumentCatalog
-from core.ledger import FillJournal, Ledger
+from core.instruments import AssetClass, Instrument, InstrumentCatalog, Venue
+from core.ledger import FillJournal, Ledger, Position, settlements_due
 from core.types import ExecutionMode, Liquidity, Side
 from tests.kit.builders import OWNER, T0, account, btc, es_future
 
@@ -142,3 +142,37 @@ def test_exposure_marks_positions_and_groups_gross_value_by_asset_class() -> Non
 def test_exposure_has_no_equity_while_an_open_position_has_no_mark() -> None:
     ledger = Ledger.open(account()).apply_fill(fill(Side.BUY, "1", "10"), Decimal(1))
     assert ledger.exposure({}, InstrumentCatalog([])).equity is None
+
+
+def test_settlements_due_are_the_open_positions_in_settled_instruments() -> None:
+    settled = Instrument(instrument_id="event_contract:K-YES", asset_class=AssetClass.EVENT_CONTRACT,
+                         venue=Venue.KALSHI, quote_currency="USD", tick_size=Decimal("0.01"), lot_size=Decimal(1),
+                         tradeable=False, status="finalized", settlement_price=Decimal(1))
+    open_market = settled.model_copy(update={"instrument_id": "event_contract:K-OPEN", "tradeable": True,
+                                             "settlement_price": None})
+    catalog = InstrumentCatalog([settled, open_market, btc()])
+    ledger = Ledger.open(account(cash="100"))
+    for trade_id, instrument in enumerate(("event_contract:K-YES", "event_contract:K-OPEN", "crypto_spot:BTC-USD")):
+        ledger = ledger.apply_fill(fill(Side.BUY, "10", "0.40", trade_id=str(trade_id), instrument=instrument),
+                                   Decimal(1))
+    short = Ledger.open(account(account_id="acct-2")).model_copy(update={"positions": {
+        "event_contract:K-YES": Position(instrument_id="event_contract:K-YES", quantity=Decimal(-3))}})
+    flat = Ledger.open(account(account_id="acct-3"))
+
+    due = settlements_due([ledger, short, flat], catalog)
+
+    assert [(s.account_id, s.instrument_id, s.quantity, s.settlement_price) for s in due] == [
+        ("acct-1", "event_contract:K-YES", Decimal(10), Decimal(1)),
+        ("acct-2", "event_contract:K-YES", Decimal(-3), Decimal(1))]
+    after = ledger.settle("event_contract:K-YES", Decimal(1), "0" * 32)
+    assert settlements_due([after], catalog) == []
+    assert after.settle("event_contract:K-YES", Decimal(1), "1" * 32) == after  # twice changes nothing
+
+
+def test_a_no_result_closes_the_position_at_zero() -> None:
+    ledger = Ledger.open(account(cash="100")).apply_fill(fill(Side.BUY, "10", "0.40"), Decimal(1))
+
+    settled = ledger.settle("i:X", Decimal(0), "0" * 32)
+
+    assert (settled.cash, settled.positions["i:X"].quantity) == (Decimal(96), Decimal(0))
+    assert settled.positions["i:X"].realized_pnl == Decimal(-4)

@@ -15,7 +15,7 @@ from connectors.errors import (
     VenueClientError,
     VenueServerError,
 )
-from connectors.kalshi.constants import KalshiOrderStatus, SelfTradePrevention
+from connectors.kalshi.constants import KalshiOrderStatus, MarketResult, SelfTradePrevention
 from connectors.kalshi.parsing import (
     CrossedBookError,
     FillCursor,
@@ -160,12 +160,53 @@ def test_market_becomes_a_canonical_event_contract(payload: Payload) -> None:
 
 
 @pytest.mark.parametrize(("status", "tradeable"), [("active", True), ("inactive", False), ("closed", False),
-                                                   ("initialized", False), ("finalized", False)])
+                                                   ("initialized", False), ("determined", False)])
 def test_tradeable_follows_the_market_status(payload: Payload, status: str, tradeable: bool) -> None:
     body = payload("market")
     body["status"] = status
 
     assert to_instrument(decode(Market, body, "market")).tradeable is tradeable
+
+
+@pytest.mark.parametrize(("result", "price"), [("yes", D(1)), ("no", D(0))])
+def test_a_finalized_market_settles_at_one_for_yes_and_zero_for_no(payload: Payload, result: str,
+                                                                    price: Decimal) -> None:
+    body = payload("market")
+    body["status"], body["result"] = "finalized", result
+
+    instrument = to_instrument(decode(Market, body, "market"))
+
+    assert (instrument.settlement_price, instrument.tradeable, instrument.status) == (price, False, "finalized")
+
+
+@pytest.mark.parametrize("status", ["active", "closed", "determined"])
+def test_a_result_before_the_market_is_finalized_is_no_settlement(payload: Payload, status: str) -> None:
+    body = payload("market")
+    body["status"], body["result"] = status, "yes"
+
+    assert to_instrument(decode(Market, body, "market")).settlement_price is None
+
+
+def test_a_missing_result_is_an_unsettled_market(payload: Payload) -> None:
+    body = payload("market")
+    body.pop("result", None)
+
+    assert decode(Market, body, "market").result is MarketResult.UNDETERMINED
+
+
+def test_a_finalized_market_without_a_yes_or_no_result_is_refused(payload: Payload) -> None:
+    body = payload("market")
+    body["status"], body["result"] = "finalized", ""
+    with pytest.raises(MalformedResponseError, match="finalized without a result"):
+        to_instrument(decode(Market, body, "market"))
+
+    body["result"] = "scalar"
+    with pytest.raises(UnsupportedError, match="scalar"):
+        to_instrument(decode(Market, body, "market"))
+
+    body["result"] = "void"
+    with pytest.raises(MalformedResponseError, match="result"):
+        decode(Market, body, "market")
 
 
 def test_fractional_markets_trade_in_hundredths(payload: Payload) -> None:
