@@ -13,13 +13,14 @@ import httpx
 import psycopg
 import pytest
 import redis
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
 from connectors.simulated.market import SimulatedMarket
-from streams.kafka import consumer_config, ensure_topics, headers, producer_config
-from streams.records import DeadLetter, encode
+from streams.kafka import ensure_topics, headers, producer_config
+from streams.records import encode
 from streams.shared_state import heartbeat_key, latest_quotes_key
-from streams.topics import DEAD_LETTER, MD_QUOTES, ORDER_INTENTS, topic_name
+from streams.topics import MD_QUOTES, ORDER_INTENTS, topic_name
+from tests.kit.dead_letters import await_dead_letter
 from tests.kit.processes import free_port, running
 from tests.kit.waiting import eventually
 from tradestream.config import Settings
@@ -113,18 +114,7 @@ def test_malformed_intent_goes_to_the_dead_letter_topic_and_the_next_good_one_is
     assert good.status_code in (201, 202), good.text
     eventually(lambda: get_order(settings, good.json()["order_id"]), timeout=30, what="the good order to fill")
 
-    consumer = Consumer(consumer_config(settings, f"dlq-check-{uuid.uuid4().hex[:6]}"))
-    consumer.subscribe([topic_name(DEAD_LETTER, settings.topic_prefix)])
-    letters: list[DeadLetter] = []
-
-    def dead_letter_for_intents() -> DeadLetter | None:
-        message = consumer.poll(0.5)
-        value = message.value() if message is not None and not message.error() else None
-        if value is not None:
-            letters.append(DeadLetter.model_validate_json(value))
-        return next((d for d in letters if d.source_topic == intents and d.consumer == "risk_gate"), None)
-
-    letter = eventually(dead_letter_for_intents, timeout=30, what="the dead letter")
-    consumer.close()
+    letter = await_dead_letter(settings, lambda d: d.source_topic == intents and d.consumer == "risk_gate",
+                               "the dead letter")
     assert letter.raw_value == b'{"schema_version": 1, "quantity": 1.5}'
     assert "trace_id: Field required" in letter.error

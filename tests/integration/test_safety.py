@@ -19,10 +19,11 @@ from core.accounts import Account, Owner
 from core.risk import RiskDecision
 from core.types import ExecutionMode
 from streams.kafka import consumer_config, ensure_topics, headers, producer_config
-from streams.records import AuditEvent, DeadLetter, FillReported, decode_order_event, encode
+from streams.records import AuditEvent, FillReported, decode_order_event, encode
 from streams.shared_state import latest_quotes_key
-from streams.topics import AUDIT, DEAD_LETTER, ORDER_DECISIONS, ORDER_EVENTS, topic_name
+from streams.topics import AUDIT, ORDER_DECISIONS, ORDER_EVENTS, topic_name
 from tests.kit.builders import intent
+from tests.kit.dead_letters import await_dead_letter
 from tests.kit.processes import free_port, running
 from tests.kit.waiting import eventually
 from tradestream.config import Settings, StrategySettings
@@ -165,11 +166,8 @@ def test_forged_approval_is_refused_and_audited(stack: Settings) -> None:
                      headers=headers(forged_intent.trace_id, "RiskDecision"))
     assert producer.flush(10) == 0
 
-    def dead_letter() -> DeadLetter | None:
-        letters = [DeadLetter.model_validate_json(v) for v in read_topic(stack, DEAD_LETTER)]
-        return next((d for d in letters if d.consumer == "oms" and "UNSEALED_DECISION" in d.error), None)
-
-    eventually(dead_letter, timeout=30, what="the forged decision in the dead-letter topic")
+    await_dead_letter(stack, lambda d: d.consumer == "oms" and "UNSEALED_DECISION" in d.error,
+                      "the forged decision in the dead-letter topic")
     audits = [AuditEvent.model_validate_json(v) for v in read_topic(stack, AUDIT)]
     assert any(a.action == "forged_decision_refused" and a.subject == forged_intent.order_id for a in audits)
     assert api(stack, "GET", f"/v1/orders/{forged_intent.order_id}").status_code == 404

@@ -13,13 +13,14 @@ from typing import Any
 
 import psycopg
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
 from core.ledger import Settlement
-from streams.kafka import consumer_config, ensure_topics, headers, producer_config
-from streams.records import DeadLetter, encode
-from streams.topics import DEAD_LETTER, SETTLEMENTS, topic_name
+from streams.kafka import ensure_topics, headers, producer_config
+from streams.records import encode
+from streams.topics import SETTLEMENTS, topic_name
 from tests.integration.test_safety import api, settled, submit
+from tests.kit.dead_letters import await_dead_letter
 from tests.kit.processes import free_port, running
 from tests.kit.venues import Served, served
 from tests.kit.waiting import eventually
@@ -184,19 +185,8 @@ def test_a_settlement_the_catalog_does_not_confirm_is_dead_lettered_and_moves_no
                      value=encode(forged), headers=headers(uuid.uuid4().hex, "Settlement"))
     assert producer.flush(10) == 0
 
-    consumer = Consumer(consumer_config(stack.settings, f"dlq-check-{uuid.uuid4().hex[:6]}"))
-    consumer.subscribe([topic_name(DEAD_LETTER, stack.settings.topic_prefix)])
-    letters: list[DeadLetter] = []
-
-    def refused() -> DeadLetter | None:
-        message = consumer.poll(0.5)
-        value = message.value() if message is not None and not message.error() else None
-        if value is not None:
-            letters.append(DeadLetter.model_validate_json(value))
-        return next((d for d in letters if d.consumer == "settlements"), None)
-
-    letter = eventually(refused, timeout=30, what="the forged settlement dead-lettered")
-    consumer.close()
+    letter = await_dead_letter(stack.settings, lambda d: d.consumer == "settlements",
+                               "the forged settlement dead-lettered")
     assert "is not what the instrument catalog says (0)" in letter.error
     refused_at = datetime.now(UTC).isoformat()
     assert eventually(lambda: cash_after(stack.settings, refused_at), what="the cash after") == cash_before
