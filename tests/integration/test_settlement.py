@@ -19,6 +19,7 @@ from core.ledger import Settlement
 from streams.kafka import ensure_topics, headers, producer_config
 from streams.records import encode
 from streams.topics import SETTLEMENTS, topic_name
+from tests.integration.test_registry import instrument
 from tests.integration.test_safety import api, settled, submit
 from tests.kit.dead_letters import await_dead_letter
 from tests.kit.processes import free_port, running
@@ -64,23 +65,14 @@ def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Itera
                                             health_interval_s=0.5)})
         ensure_topics(configured)
         with running(configured, "sinks", "worker", "api", log_dir=tmp_path_factory.mktemp("logs")):
-            eventually(lambda: (instrument(configured, JAN) or {}).get("listed_by") == ["kalshi"], timeout=60,
-                       what="the venue's markets in the registry")
+            eventually(lambda: (instrument(configured, f"event_contract:{JAN}") or {}).get("listed_by") == ["kalshi"],
+                       timeout=60, what="the venue's markets in the registry")
             yield Stack(configured, venue)
 
 
 def reopen(standin: KalshiStandIn) -> None:
     for ticker in TICKERS:
         standin.set_close_time(ticker, datetime.now(UTC) + timedelta(days=30))
-
-
-def instrument(settings: Settings, ticker: str) -> dict[str, Any] | None:
-    response = api(settings, "GET", f"/v1/instruments/event_contract:{ticker}")
-    if response.status_code == 404:
-        return None
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def position(settings: Settings, ticker: str) -> dict[str, Any] | None:
@@ -124,7 +116,7 @@ def test_a_yes_result_closes_the_position_and_credits_one_per_contract(stack: St
     held, before, after = settle_and_watch(stack, JAN, "yes")
 
     assert after - before == QUANTITY
-    market = instrument(stack.settings, JAN)
+    market = instrument(stack.settings, f"event_contract:{JAN}")
     assert market is not None
     assert (market["status"], market["tradeable"], Decimal(market["settlement_price"])) == ("finalized", False,
                                                                                             Decimal(1))
@@ -142,7 +134,7 @@ def test_a_no_result_closes_the_position_and_credits_nothing(stack: Stack) -> No
     held, before, after = settle_and_watch(stack, MAR, "no")
 
     assert after == before
-    market = instrument(stack.settings, MAR)
+    market = instrument(stack.settings, f"event_contract:{MAR}")
     assert market is not None and Decimal(market["settlement_price"]) == 0
     closed = position(stack.settings, MAR)
     assert closed is not None
