@@ -184,7 +184,7 @@ def main() -> None:
           f"max={max(latencies):.2f} mean={statistics.fmean(latencies):.2f}")
     complete = len(latencies) == len(timed)
     verdict = "met" if complete and p99 <= P99_TARGET_MS else "missed" if complete else "missed (fills missing)"
-    print(f"p99 target <= {P99_TARGET_MS:g} ms at {args.rate:.0f}/s: {verdict}")
+    print(f"p99 target <= {P99_TARGET_MS:g} ms at {args.rate:.0f}/s: {verdict} (p99 {p99:.2f} ms)")
 
 
 if __name__ == "__main__":
