@@ -21,7 +21,6 @@ from agents.connector_health import ConnectorIssues
 from agents.kit import AgentKit
 from connectors.registry import Binding
 from core.instruments import Instrument, InstrumentRegistry, ListedInstrument
-from streams.app import faust_topic
 from streams.kafka import read_to_end
 from streams.records import InstrumentListed, RecordError, decode
 from streams.topics import REFERENCE_INSTRUMENTS, topic_name
@@ -130,7 +129,6 @@ class InstrumentKeeper:
 
 
 def register(kit: AgentKit, bindings: Sequence[Binding], issues: ConnectorIssues) -> InstrumentKeeper:
-    kit.topics[REFERENCE_INSTRUMENTS.name] = faust_topic(kit.app, REFERENCE_INSTRUMENTS, kit.settings)
     keeper = InstrumentKeeper(kit, bindings, issues)
     kit.timer(TICK_S, "instrument_registry")(keeper.tick)
     return keeper

@@ -24,13 +24,6 @@ from streams.records import TRACE_HEADER, DeadLetter, RecordError, encode
 from streams.shared_state import latest_quotes_key
 from streams.topics import (
     DEAD_LETTER,
-    MD_QUOTES,
-    ORDER_COMMANDS,
-    ORDER_DECISIONS,
-    ORDER_EVENTS,
-    ORDER_INTENTS,
-    PNL,
-    POSITIONS,
     TopicSpec,
 )
 from tradestream.config import Settings
@@ -53,9 +46,7 @@ class AgentKit:
         self.control = ControlView(settings, self.redis)
         self.seal_key = risk_seal_key(settings)
         self._control_plane: ControlPlane | None = None
-        self.topics = {spec.name: faust_topic(self.app, spec, settings) for spec in
-                       (MD_QUOTES, ORDER_INTENTS, ORDER_DECISIONS, ORDER_EVENTS, ORDER_COMMANDS, POSITIONS, PNL,
-                        DEAD_LETTER)}
+        self._topics: dict[str, Any] = {}
 
     @property
     def control_plane(self) -> ControlPlane:
@@ -65,7 +56,11 @@ class AgentKit:
         return self._control_plane
 
     def topic(self, spec: TopicSpec) -> Any:
-        return self.topics[spec.name]
+        """The app's topic for `spec`, declared on first use (agents and senders alike ask for it here)."""
+        topic = self._topics.get(spec.name)
+        if topic is None:
+            topic = self._topics[spec.name] = faust_topic(self.app, spec, self.settings)
+        return topic
 
     def table(self, name: str, value_model: type[BaseModel] | None) -> Any:
         """A table keyed by str; values are `value_model` objects in memory and JSON in the changelog

@@ -19,7 +19,6 @@ from agents.kit import AgentKit, trace_of
 from core.audit import AuditAction, AuditEvent
 from core.ledger import Ledger, Settlement, settlements_due
 from core.risk import drawdown_state
-from streams.app import faust_topic
 from streams.records import FillReported, OrderUpdated, PositionUpdated, decode, decode_order_event
 from streams.topics import ORDER_EVENTS, PNL, POSITIONS, SETTLEMENTS
 from tradestream.logging import get_logger, traced
@@ -60,7 +59,6 @@ def register(kit: AgentKit, ledgers: Any, seen_fills: Any) -> None:
     async def portfolio(stream: Any) -> None:
         await kit.consume(stream, decode_order_event, "portfolio", on_order_event)
 
-    kit.topics[SETTLEMENTS.name] = faust_topic(kit.app, SETTLEMENTS, kit.settings)
     sent: dict[tuple[str, str], float] = {}
 
     @kit.timer(SETTLEMENT_CHECK_S, "settlements")

@@ -37,7 +37,6 @@ from core.ledger import Ledger, Position
 from core.orders import Order
 from core.types import ZERO, ExecutionMode, Frozen
 from core.venue import Balance, VenueFill, VenuePosition
-from streams.app import faust_topic
 from streams.records import FillReported, PositionUpdated, ShadowSeed, decode
 from streams.topics import MD_QUOTES, ORDER_EVENTS, POSITIONS, SHADOW_SEEDS
 from tradestream.logging import get_logger, traced
@@ -175,7 +174,6 @@ def register(kit: AgentKit, registry: ConnectorRegistry, ledgers: Any, issues: C
 
 def register_seeding(kit: AgentKit, registry: ConnectorRegistry, state: VenueState, ledgers: Any,
                      shadow: list[Account]) -> None:
-    kit.topics[SHADOW_SEEDS.name] = faust_topic(kit.app, SHADOW_SEEDS, kit.settings)
     requested: dict[str, float] = {}
 
     @kit.timer(kit.settings.connectors.poll_interval_s, "shadow_seeding", on_leader=True)
