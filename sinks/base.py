@@ -23,7 +23,7 @@ import os
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
@@ -33,8 +33,9 @@ import redis
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka import Message as KafkaMessage
 
+from sinks.schema import Table, storable_problem
 from streams.kafka import consumer_config, header_value, headers, producer_config
-from streams.records import TRACE_HEADER, DeadLetter, encode
+from streams.records import TRACE_HEADER, DeadLetter, RecordError, encode
 from streams.shared_state import HEARTBEAT_TTL_S, heartbeat_key
 from streams.topics import DEAD_LETTER, TopicSpec, topic_name
 from tradestream.config import Settings
@@ -124,6 +125,21 @@ class BatchSink(ABC, Generic[B]):
             log.warning("dead_letter", consumer=self.consumer_name, topic=letter.source_topic,
                         partition=letter.partition, offset=letter.offset, error=error)
         return letter
+
+    def storable_row(self, message: Message, table: Table, make_row: Callable[[Message], tuple[Any, ...]],
+                     dead: list[DeadLetter]) -> tuple[Any, ...] | None:
+        """The row `make_row` builds from `message` for `table`; or None, with the message dead-lettered into
+        `dead`, when its record does not decode (RecordError) or Postgres would refuse the row."""
+        try:
+            row = make_row(message)
+        except RecordError as exc:
+            dead.append(self.dead_letter(message, str(exc)))
+            return None
+        problem = storable_problem(table, row)
+        if problem is not None:
+            dead.append(self.dead_letter(message, problem))
+            return None
+        return row
 
     # -- the loop -----------------------------------------------------------------------------------------
 

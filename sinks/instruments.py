@@ -8,8 +8,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from sinks.base import BatchSink, Message
-from sinks.schema import INSTRUMENTS, insert_statement, json_dumps, storable_problem
-from streams.records import DeadLetter, InstrumentListed, RecordError, decode
+from sinks.schema import INSTRUMENTS, insert_statement, json_dumps
+from streams.records import DeadLetter, InstrumentListed, decode
 from streams.topics import REFERENCE_INSTRUMENTS, TopicSpec
 
 _VENUE_SYMBOLS = INSTRUMENTS.column_names.index("venue_symbols")
@@ -36,16 +36,11 @@ class InstrumentSink(BatchSink[dict[str, tuple[Any, ...]]]):
 
     def decode(self, messages: list[Message]) -> tuple[dict[str, tuple[Any, ...]], list[DeadLetter]]:
         rows: dict[str, tuple[Any, ...]] = {}
-        dead = []
+        dead: list[DeadLetter] = []
         for message in messages:
-            try:
-                row = instrument_row(decode(InstrumentListed, message.value()))
-            except RecordError as exc:
-                dead.append(self.dead_letter(message, str(exc)))
-                continue
-            problem = storable_problem(INSTRUMENTS, row)
-            if problem is not None:
-                dead.append(self.dead_letter(message, problem))
+            row = self.storable_row(message, INSTRUMENTS,
+                                    lambda m: instrument_row(decode(InstrumentListed, m.value())), dead)
+            if row is None:
                 continue
             held = rows.get(row[0])
             if held is None or row[-1] >= held[-1]:

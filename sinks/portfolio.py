@@ -9,8 +9,8 @@ import psycopg
 
 from core.ledger import PnlSnapshot
 from sinks.base import BatchSink, Message, trace_id_of
-from sinks.schema import PNL_SNAPSHOTS, POSITIONS, insert_statement, storable_problem
-from streams.records import DeadLetter, PositionUpdated, RecordError, decode
+from sinks.schema import PNL_SNAPSHOTS, POSITIONS, insert_statement
+from streams.records import DeadLetter, PositionUpdated, decode
 from streams.topics import PNL, TopicSpec, topic_name
 from streams.topics import POSITIONS as POSITIONS_TOPIC
 from tradestream.config import Settings
@@ -31,6 +31,11 @@ def position_row(update: PositionUpdated) -> tuple[Any, ...]:
     p = update.position
     return (update.account_id, p.instrument_id, update.owner_org_id, update.owner_user_id, update.mode, p.quantity,
             p.average_price, p.multiplier, p.realized_pnl, p.fees_paid, p.last_trace_id, update.ts)
+
+
+def _pnl_row(message: Message) -> tuple[Any, ...]:
+    snapshot = decode(PnlSnapshot, message.value())
+    return pnl_row(snapshot, snapshot.trace_id or trace_id_of(message))
 
 
 def pnl_row(snapshot: PnlSnapshot, trace_id: str | None) -> tuple[Any, ...]:
@@ -56,28 +61,19 @@ class PortfolioSink(BatchSink[PortfolioBatch]):
 
     def decode(self, messages: list[Message]) -> tuple[PortfolioBatch, list[DeadLetter]]:
         batch = PortfolioBatch()
-        dead = []
+        dead: list[DeadLetter] = []
         for message in messages:
-            try:
-                if message.topic() == self._positions_topic:
-                    row = position_row(decode(PositionUpdated, message.value()))
-                    table = POSITIONS
-                else:
-                    snapshot = decode(PnlSnapshot, message.value())
-                    row = pnl_row(snapshot, snapshot.trace_id or trace_id_of(message))
-                    table = PNL_SNAPSHOTS
-            except RecordError as exc:
-                dead.append(self.dead_letter(message, str(exc)))
-                continue
-            problem = storable_problem(table, row)
-            if problem is not None:
-                dead.append(self.dead_letter(message, problem))
-            elif table is POSITIONS:
-                held = batch.positions.get((row[0], row[1]))
-                if held is None or row[-1] >= held[-1]:
-                    batch.positions[(row[0], row[1])] = row
+            if message.topic() == self._positions_topic:
+                row = self.storable_row(message, POSITIONS,
+                                        lambda m: position_row(decode(PositionUpdated, m.value())), dead)
+                if row is not None:
+                    held = batch.positions.get((row[0], row[1]))
+                    if held is None or row[-1] >= held[-1]:
+                        batch.positions[(row[0], row[1])] = row
             else:
-                batch.snapshots.append(row)
+                row = self.storable_row(message, PNL_SNAPSHOTS, _pnl_row, dead)
+                if row is not None:
+                    batch.snapshots.append(row)
         return batch, dead
 
     def write(self, cur: psycopg.Cursor[Any], batch: PortfolioBatch) -> int:

@@ -9,8 +9,8 @@ from psycopg.types.json import Jsonb
 
 from core.reconcile import ReconciliationReport
 from sinks.base import BatchSink, Message
-from sinks.schema import RECONCILIATION_REPORTS, insert_statement, json_dumps, storable_problem
-from streams.records import DeadLetter, RecordError, decode
+from sinks.schema import RECONCILIATION_REPORTS, insert_statement, json_dumps
+from streams.records import DeadLetter, decode
 from streams.topics import RECONCILIATION, TopicSpec
 
 _DISCREPANCIES = RECONCILIATION_REPORTS.column_names.index("discrepancies")
@@ -30,17 +30,11 @@ class ReconciliationSink(BatchSink[list[tuple[Any, ...]]]):
 
     def decode(self, messages: list[Message]) -> tuple[list[tuple[Any, ...]], list[DeadLetter]]:
         rows = []
-        dead = []
+        dead: list[DeadLetter] = []
         for message in messages:
-            try:
-                row = report_row(decode(ReconciliationReport, message.value()))
-            except RecordError as exc:
-                dead.append(self.dead_letter(message, str(exc)))
-                continue
-            problem = storable_problem(RECONCILIATION_REPORTS, row)
-            if problem is not None:
-                dead.append(self.dead_letter(message, problem))
-            else:
+            row = self.storable_row(message, RECONCILIATION_REPORTS,
+                                    lambda m: report_row(decode(ReconciliationReport, m.value())), dead)
+            if row is not None:
                 rows.append(_with_jsonb(row))
         return rows, dead
 
