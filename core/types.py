@@ -9,11 +9,18 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
+from core.attribute_lookup import use_generic_lookup
+
 
 class Frozen(BaseModel):
     """Immutable message/config base: unknown fields are an error, never silently dropped."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        use_generic_lookup(cls)  # field reads without pydantic's __getattr__ hook: see core.attribute_lookup
 
 
 def _no_float(value: Any) -> Any:
