@@ -23,7 +23,7 @@ from core.accounts import Account
 from core.clock import Clock
 from core.fills import Fill
 from core.market import Bar, Quote
-from core.orders import IntentSource, Order, OrderIntent
+from core.orders import Order, OrderIntent, strategy_intent
 from core.types import ZERO, Frozen, OrderType, Side, TimeInForce
 
 if TYPE_CHECKING:
@@ -84,14 +84,10 @@ class StrategyContext:
     def submit(self, instrument_id: str, side: Side, quantity: Decimal, idempotency_key: str, *,
                order_type: OrderType = OrderType.MARKET, limit_price: Decimal | None = None,
                time_in_force: TimeInForce = TimeInForce.GTC) -> OrderIntent:
-        # Validated in full, from a dict display: `model_validate` skips the keyword packing of `__init__`.
-        intent = OrderIntent.model_validate({
-            "trace_id": self._new_trace_id(), "account_id": self.account.account_id, "owner": self.account.owner,
-            "strategy_id": self.strategy_id, "idempotency_key": idempotency_key, "instrument_id": instrument_id,
-            "side": side, "order_type": order_type, "quantity": quantity, "limit_price": limit_price,
-            "time_in_force": time_in_force, "requested_mode": self.account.mode, "source": IntentSource.STRATEGY,
-            "created_at": self.clock.now(),
-        })
+        intent = strategy_intent(trace_id=self._new_trace_id(), account=self.account, strategy_id=self.strategy_id,
+                                 idempotency_key=idempotency_key, instrument_id=instrument_id, side=side,
+                                 order_type=order_type, quantity=quantity, limit_price=limit_price,
+                                 time_in_force=time_in_force, created_at=self.clock.now())
         self.pending.append(intent)
         self._working[intent.order_id] = (instrument_id, quantity * side.sign)
         return intent
