@@ -6,7 +6,7 @@ from pathlib import Path
 CORE = Path(__file__).resolve().parents[2] / "core"
 ALLOWED_TOP_LEVEL = {"__future__", "abc", "bisect", "collections", "dataclasses", "datetime", "decimal", "enum",
                      "functools", "hashlib", "heapq", "hmac", "itertools", "json", "math", "operator", "random",
-                     "statistics", "tomllib", "typing", "pydantic", "core", "ctypes"}
+                     "statistics", "tomllib", "typing", "pydantic", "core", "ctypes", "re"}
 
 
 def imported_modules(path: Path) -> set[str]:
