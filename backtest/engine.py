@@ -180,7 +180,7 @@ class Backtest:
         # Hot loop: everything it touches per event is bound to a local once per slice.
         ctx = self.context
         drain = ctx.drain
-        set_clock = self.clock.set
+        clock = self.clock
         on_bar = self._strategy.on_bar
         on_quote = self._strategy.on_quote
         touch = self._touch
@@ -204,7 +204,10 @@ class Backtest:
             next_timer = ctx.next_timer_at
             if next_timer is not None and next_timer <= ts:
                 self._fire_timers(ts)
-            set_clock(ts)
+            if ts < clock.time:
+                raise ValueError(f"market data out of time order: an event at {ts.isoformat()} after "
+                                 f"{clock.time.isoformat()}")
+            clock.time = ts
             instrument_id = event.instrument_id
             if bar is not None:
                 marks[instrument_id] = bar.close

@@ -3,6 +3,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from backtest.data import market_data
 from backtest.engine import Backtest, BacktestConfig, BacktestResult
 from core.execution import Duplicate
@@ -209,3 +211,13 @@ def test_the_same_run_twice_gives_the_same_records() -> None:
     first, second = run(sma(), series), run(sma(), series)
     assert first.trades == second.trades and first.orders == second.orders
     assert first.equity_curve == second.equity_curve
+
+
+def test_market_data_out_of_time_order_stops_the_run_naming_the_times() -> None:
+    bars = closes("100", "101", "102")
+    data = market_data(bars)
+    shuffled = type(data)([data.events[0], data.events[2], data.events[1]], data.quoted, 3, 0)  # built by hand
+    config = BacktestConfig(account=account(), policy=policy())
+    backtest = Backtest(sma(), config, InstrumentCatalog([btc()]), shuffled)
+    with pytest.raises(ValueError, match=r"out of time order: an event at 2026-.* after 2026-"):
+        backtest.run()
