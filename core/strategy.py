@@ -89,7 +89,7 @@ class StrategyContext:
                                  order_type=order_type, quantity=quantity, limit_price=limit_price,
                                  time_in_force=time_in_force, created_at=self.clock.now())
         self.pending.append(intent)
-        self._working[intent.order_id] = (instrument_id, quantity * side.sign)
+        self._working[intent.order_id] = (intent.instrument_id, intent.quantity * intent.side.sign)  # as validated
         return intent
 
     def buy(self, instrument_id: str, quantity: Decimal, *, limit_price: Decimal | None = None,

@@ -68,6 +68,13 @@ def test_an_intent_from_a_strategy_is_validated() -> None:
         context().buy("crypto_spot:BTC-USD", Decimal(0))
 
 
+def test_arguments_validation_converts_count_as_converted() -> None:
+    ctx = context()
+    intent = ctx.submit("crypto_spot:BTC-USD", "sell", "2", "k")  # type: ignore[arg-type]  # a loosely typed strategy
+    assert (intent.side, intent.quantity) == (Side.SELL, Decimal(2))
+    assert ctx.working("crypto_spot:BTC-USD") == Decimal(-2)
+
+
 def test_target_position_orders_the_difference_from_position_and_working_orders() -> None:
     ctx = context()
     first = ctx.target_position("crypto_spot:BTC-USD", Decimal(5))
