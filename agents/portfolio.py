@@ -80,12 +80,9 @@ def register(kit: AgentKit, ledgers: Any, seen_fills: Any) -> None:
         with traced(trace_id, account_id=settlement.account_id, instrument_id=settlement.instrument_id):
             # The catalog is the authority on a settlement, not the message: one it does not confirm (forged, or
             # ahead of this worker's catalog) moves no cash; a genuine one is sent again by the timer.
-            instrument = kit.catalog.get(settlement.instrument_id)
-            if instrument is None or instrument.settlement_price != settlement.settlement_price:
-                await kit.dead_letter(event, f"settlement of {settlement.instrument_id} at "
-                                             f"{settlement.settlement_price} is not what the instrument catalog "
-                                             f"says ({instrument.settlement_price if instrument else 'unknown'})",
-                                      "settlements")
+            problem = settlement.unconfirmed(kit.catalog)
+            if problem is not None:
+                await kit.dead_letter(event, problem, "settlements")
                 return
             account = kit.accounts.get(settlement.account_id)
             ledger: Ledger | None = ledgers.get(settlement.account_id)

@@ -184,6 +184,14 @@ class Settlement(Frozen):
     """The position's signed quantity when the settlement was decided."""
     settlement_price: NonNegative
 
+    def unconfirmed(self, catalog: InstrumentCatalog) -> str | None:
+        """Why the catalog does not confirm this settlement (it is the authority, not the message), or None."""
+        instrument = catalog.get(self.instrument_id)
+        if instrument is not None and instrument.settlement_price == self.settlement_price:
+            return None
+        return (f"settlement of {self.instrument_id} at {self.settlement_price} is not what the instrument catalog "
+                f"says ({instrument.settlement_price if instrument else 'unknown'})")
+
 
 def settlements_due(ledgers: Iterable[Ledger], catalog: InstrumentCatalog) -> list[Settlement]:
     """Every open position whose instrument the catalog knows as settled. A settled ledger has none left, so

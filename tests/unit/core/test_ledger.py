@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from core.fills import Fill
 from core.instruments import AssetClass, Instrument, InstrumentCatalog, Venue
-from core.ledger import FillJournal, Ledger, Position, settlements_due
+from core.ledger import FillJournal, Ledger, Position, Settlement, settlements_due
 from core.types import ExecutionMode, Liquidity, Side
 from tests.kit.builders import OWNER, T0, account, btc, es_future
 
@@ -167,6 +167,20 @@ def test_settlements_due_are_the_open_positions_in_settled_instruments() -> None
     after = ledger.settle("event_contract:K-YES", Decimal(1), "0" * 32)
     assert settlements_due([after], catalog) == []
     assert after.settle("event_contract:K-YES", Decimal(1), "1" * 32) == after  # twice changes nothing
+
+
+def test_a_settlement_is_confirmed_only_by_the_catalogs_settlement_price() -> None:
+    settled = Instrument(instrument_id="event_contract:K-YES", asset_class=AssetClass.EVENT_CONTRACT,
+                         venue=Venue.KALSHI, quote_currency="USD", tick_size=Decimal("0.01"), lot_size=Decimal(1),
+                         tradeable=False, status="finalized", settlement_price=Decimal(1))
+    catalog = InstrumentCatalog([settled])
+    genuine = Settlement(account_id="acct-1", instrument_id=settled.instrument_id, quantity=Decimal(5),
+                         settlement_price=Decimal(1))
+    assert genuine.unconfirmed(catalog) is None
+    assert genuine.model_copy(update={"settlement_price": Decimal(0)}).unconfirmed(catalog) == (
+        "settlement of event_contract:K-YES at 0 is not what the instrument catalog says (1)")
+    assert genuine.unconfirmed(InstrumentCatalog([])) == (
+        "settlement of event_contract:K-YES at 1 is not what the instrument catalog says (unknown)")
 
 
 def test_a_no_result_closes_the_position_at_zero() -> None:
